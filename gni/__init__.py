@@ -1,0 +1,16 @@
+"""gni: gradient noise injection for small character-level GPTs.
+
+The method lives in :mod:`gni.schedules`, :mod:`gni.noise` and :mod:`gni.optim` and
+imports nothing else of gni, so it can be dropped into any PyTorch training loop.
+The rest (model, data, config, trainer, results store, CLI) reproduces the paper.
+"""
+
+__version__ = "0.1.0"
+
+
+class GniError(ValueError):
+    """A user-facing error: bad input, missing data, or a broken file.
+
+    The CLI prints its message on one line and exits non-zero; the message names the
+    bad value and what is allowed.
+    """

@@ -1,0 +1,127 @@
+"""The ``gni`` command (also ``python -m gni``).
+
+    gni data prepare --dataset shakespeare_char [--profile cpu]
+    gni data info
+    gni train --dataset shakespeare_char --profile smoke --seed 0 [--set key=value ...]
+
+Errors in the input print one line, ``gni: error: ...``, and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from gni import GniError, paths
+from gni.config import PROFILES, make_config, profile_config
+from gni.data import DATASETS, prepare, prepared_dir
+
+
+def _parse_sets(items: Sequence[str]) -> dict[str, str]:
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise GniError(f"--set {item!r}: expected key=value")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def _cmd_data_prepare(args: argparse.Namespace) -> int:
+    names = list(DATASETS) if args.dataset == "all" else [args.dataset]
+    for name in names:
+        config = profile_config(name, args.profile)
+        folder = prepare(name, config.data_bytes)
+        print(f"{name}: prepared in {folder}")
+    return 0
+
+
+def _cmd_data_info(args: argparse.Namespace) -> int:
+    mirror = paths.data_mirror()
+    print(f"data folder: {paths.data_dir()}")
+    print(f"mirror (GNI_DATA_MIRROR): {mirror if mirror else 'not set'}")
+    for name, dataset in DATASETS.items():
+        print(f"\n{name}: {dataset.description}")
+        print(f"  canonical: {dataset.url} ({dataset.download.size:,} bytes)")
+        for profile in PROFILES:
+            n_bytes = profile_config(name, profile).data_bytes
+            folder = prepared_dir(name, n_bytes)
+            what = "whole text" if n_bytes is None else f"first {n_bytes:,} bytes"
+            state = "prepared" if (folder / "meta.json").is_file() else "not prepared"
+            print(f"  {profile:<6} {what}: {state}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from gni.train import train  # torch start-up is paid only by commands that train
+
+    config = make_config(args.dataset, args.profile, args.seed, _parse_sets(args.set))
+    result = train(
+        config,
+        device=args.device,
+        checkpoint_interval=args.checkpoint_interval,
+        progress=False if args.quiet else None,
+    )
+    s = result.summary  # not None: train() returns None only when given stop_at
+    verb = "reused" if result.reused else "wrote"
+    print(f"{verb} {result.path}")
+    print(
+        f"status {s['status']}, final train loss {s['final_train_loss']}, "
+        f"best val loss {s['best_val_loss']}, val bpc {s['final_val_bpc']}"
+    )
+    return 0 if s["status"] == "ok" else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gni", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    data = commands.add_parser("data", help="fetch, verify and prepare datasets")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    prep = data_commands.add_parser("prepare", help="fetch and tokenise a dataset")
+    prep.add_argument("--dataset", required=True, help=f"{' | '.join(DATASETS)} | all")
+    prep.add_argument(
+        "--profile",
+        default="cpu",
+        help=f"{' | '.join(PROFILES)}: decides how much of the text is used",
+    )
+    prep.set_defaults(func=_cmd_data_prepare)
+    info = data_commands.add_parser("info", help="where the data is and what is prepared")
+    info.set_defaults(func=_cmd_data_info)
+
+    tr = commands.add_parser("train", help="train one run and record it in the results store")
+    tr.add_argument("--dataset", required=True, help=" | ".join(DATASETS))
+    tr.add_argument("--profile", default="cpu", help=" | ".join(PROFILES))
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a RunConfig field, e.g. --set dropout=0.1 "
+        "--set noise_schedule=exponential --set noise_args=sigma0:0.01,gamma:0.999",
+    )
+    tr.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    tr.add_argument(
+        "--checkpoint-interval",
+        type=int,
+        default=None,
+        help="steps between checkpoints (default: every evaluation; 0: none)",
+    )
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.set_defaults(func=_cmd_train)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except GniError as e:
+        print(f"gni: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gni: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,410 @@
+"""train(config): one training run of the paper's template, recorded in the results store.
+
+The loop: linear warmup then cosine decay of the learning rate to ``min_lr``; AdamW
+with decay on >=2-d tensors (or SGD with momentum); global gradient clipping; gradient
+noise (``gni.noise``) before or after clipping; an evaluation every ``eval_interval``
+steps on ``eval_iters`` batches of train and val, in eval mode; at the end the loss on
+the whole val and test splits. Losses are nats per character; bpc = loss / ln 2.
+
+Randomness comes from separate streams derived from the seed: model init, training
+batches, dropout (torch's global generator), noise, and evaluation batches (the same
+batches at every evaluation). A baseline run and a noisy run with the same seed
+therefore start from the same weights and see the same batches.
+
+Checkpoints (every ``checkpoint_interval`` steps, at evaluation points) hold the
+model, the optimizer, the noise state, every generator state and the curves so far;
+a run resumed from one continues bit for bit on CPU. A non-finite loss stops the run
+and records it with status ``diverged``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import platform
+import resource
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from gni import GniError, paths
+from gni.config import RunConfig
+from gni.data import TokenData
+from gni.model import GPT, GPTConfig, count_parameters
+from gni.noise import GradientNoise
+from gni.optim import decay_param_groups
+from gni.results import ResultsStore
+from gni.schedules import make_schedule
+
+LN2 = math.log(2.0)
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    path: Path  # the record's folder
+    summary: dict[str, Any]
+    curves: pd.DataFrame
+    reused: bool  # True when the record existed and nothing was trained
+
+    @property
+    def status(self) -> str:
+        return self.summary["status"]
+
+
+def stream_seed(seed: int, stream: str) -> int:
+    """A 63-bit seed for one named random stream of a run (init, batches, dropout, ...)."""
+    digest = hashlib.sha256(f"{seed}/{stream}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def _generator(seed: int, stream: str, device: str = "cpu") -> torch.Generator:
+    g = torch.Generator(device=device)
+    g.manual_seed(stream_seed(seed, stream))
+    return g
+
+
+def lr_at(config: RunConfig, it: int) -> float:
+    """Learning rate of step ``it`` (from 0): linear warmup, cosine decay, then min_lr."""
+    if it < config.warmup_iters:
+        return config.learning_rate * (it + 1) / (config.warmup_iters + 1)
+    if it >= config.lr_decay_iters:
+        return config.min_lr
+    progress = (it - config.warmup_iters) / max(1, config.lr_decay_iters - config.warmup_iters)
+    coeff = 0.5 * (1.0 + math.cos(math.pi * progress))
+    return config.min_lr + coeff * (config.learning_rate - config.min_lr)
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise GniError(f"device={device!r}; allowed: auto, cpu, cuda, cuda:N")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise GniError(f"device={device!r} but CUDA is not available here; use cpu")
+    return device
+
+
+def build_model(config: RunConfig, vocab_size: int, device: str = "cpu") -> GPT:
+    """The run's model with its initial weights (drawn on CPU, so identical on any device)."""
+    gpt = GPTConfig(
+        vocab_size=vocab_size,
+        block_size=config.block_size,
+        n_layer=config.n_layer,
+        n_head=config.n_head,
+        n_embd=config.n_embd,
+        dropout=config.dropout,
+        bias=config.bias,
+    )
+    return GPT(gpt, generator=_generator(config.seed, "init")).to(device)
+
+
+def build_optimizer(config: RunConfig, model: GPT, device: str) -> torch.optim.Optimizer:
+    groups = decay_param_groups(model, config.weight_decay)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(
+            groups,
+            lr=config.learning_rate,
+            betas=(config.beta1, config.beta2),
+            fused=device.startswith("cuda"),
+        )
+    return torch.optim.SGD(groups, lr=config.learning_rate, momentum=config.momentum)
+
+
+def build_noise(config: RunConfig, model: GPT) -> GradientNoise:
+    schedule = make_schedule(config.noise_schedule, **config.noise_args)
+    return GradientNoise(
+        model.parameters(),
+        schedule,
+        seed=stream_seed(config.seed, "noise"),
+        scale=config.noise_scale,
+    )
+
+
+class _Run:
+    """The mutable state of one run between steps: what a checkpoint holds."""
+
+    def __init__(self, config: RunConfig, data: TokenData, device: str) -> None:
+        self.config = config
+        self.data = data
+        self.device = device
+        self.model = build_model(config, data.vocab_size, device)
+        self.optimizer = build_optimizer(config, self.model, device)
+        self.noise = build_noise(config, self.model)
+        self.batches = _generator(config.seed, "batches")
+        torch.manual_seed(stream_seed(config.seed, "dropout"))  # dropout draws from here
+        self.iter = 0
+        self.rows: list[dict[str, Any]] = []
+        # accumulated since the last evaluation
+        self.interval = {"grad_norm": 0.0, "noise_ratio": 0.0, "steps": 0}
+        self.train_seconds = 0.0
+        self.tokens = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.config.run_id,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "noise": self.noise.state_dict(),
+            "batches": self.batches.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "iter": self.iter,
+            "rows": self.rows,
+            "interval": self.interval,
+            "train_seconds": self.train_seconds,
+            "tokens": self.tokens,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["run_id"] != self.config.run_id:
+            raise GniError(f"checkpoint belongs to run {state['run_id']}, not {self.config.run_id}")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.noise.load_state_dict(state["noise"])
+        self.batches.set_state(state["batches"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.iter = state["iter"]
+        self.rows = state["rows"]
+        self.interval = state["interval"]
+        self.train_seconds = state["train_seconds"]
+        self.tokens = state["tokens"]
+
+    def _autocast(self) -> Any:
+        dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
+        return torch.autocast(
+            device_type=torch.device(self.device).type,
+            dtype=dtype,
+            enabled=self.device.startswith("cuda"),
+        )
+
+    def train_step(self) -> float:
+        """One optimizer step; returns the training batch's loss."""
+        c = self.config
+        lr = lr_at(c, self.iter)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        x, y = self.data.get_batch("train", c.batch_size, c.block_size, self.batches, self.device)
+        with self._autocast():
+            _, loss = self.model(x, y, label_smoothing=c.label_smoothing)
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            return loss_value
+        loss.backward()
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        max_norm = c.grad_clip if c.grad_clip > 0 else math.inf
+        if c.noise_placement == "pre_clip":
+            grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params]).item()
+            self.noise.step()
+            torch.nn.utils.clip_grad_norm_(params, max_norm)
+        else:
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm).item()
+            self.noise.step()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.interval["grad_norm"] += grad_norm
+        self.interval["noise_ratio"] += self.noise.last_ratio
+        self.interval["steps"] += 1
+        self.iter += 1
+        self.tokens += x.numel()
+        return loss_value
+
+    @torch.no_grad()
+    def estimate_loss(self, split: str) -> float:
+        """Mean loss over ``eval_iters`` batches, the same batches at every evaluation."""
+        c = self.config
+        generator = _generator(c.seed, f"eval/{split}")
+        self.model.eval()
+        total = 0.0
+        for _ in range(c.eval_iters):
+            x, y = self.data.get_batch(split, c.batch_size, c.block_size, generator, self.device)
+            with self._autocast():
+                _, loss = self.model(x, y)
+            total += loss.item()
+        self.model.train()
+        return total / c.eval_iters
+
+    @torch.no_grad()
+    def split_loss(self, split: str) -> float:
+        """Mean loss over every character of the split (non-overlapping windows)."""
+        c = self.config
+        self.model.eval()
+        total, count = 0.0, 0
+        for x, y in self.data.sequential_batches(split, c.batch_size, c.block_size):
+            with self._autocast():
+                _, loss = self.model(x.to(self.device), y.to(self.device))
+            total += loss.item() * y.numel()
+            count += y.numel()
+        self.model.train()
+        return total / count
+
+    def evaluate(self, wall_seconds: float) -> dict[str, Any]:
+        steps = self.interval["steps"]
+        row = {
+            "iter": self.iter,
+            "train_loss": self.estimate_loss("train"),
+            "val_loss": self.estimate_loss("val"),
+            "lr": lr_at(self.config, self.iter),
+            "sigma": self.noise.schedule(self.iter),
+            "grad_norm": self.interval["grad_norm"] / steps if steps else math.nan,
+            "noise_ratio": self.interval["noise_ratio"] / steps if steps else math.nan,
+            "tokens": self.tokens,
+            "wall_s": wall_seconds,
+        }
+        self.rows.append(row)
+        self.interval = {"grad_norm": 0.0, "noise_ratio": 0.0, "steps": 0}
+        return row
+
+
+def _save_atomic(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _peak_memory_mb(device: str) -> tuple[float, str]:
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_allocated"
+    # ru_maxrss is in KiB on Linux, bytes on macOS
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (2**20 if platform.system() == "Darwin" else 2**10), "process_peak_rss"
+
+
+def _none_if_nan(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def train(
+    config: RunConfig,
+    *,
+    store: ResultsStore | None = None,
+    device: str = "auto",
+    checkpoint_interval: int | None = None,
+    stop_at: int | None = None,
+    progress: bool | None = None,
+) -> RunResult | None:
+    """Train one run and write its record; reuse the record if the store has it.
+
+    Args:
+        config: the run's settings.
+        store: the results store (default: ``gni.paths.results_dir()``).
+        device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
+        checkpoint_interval: steps between checkpoints, rounded up to an evaluation
+            point (default: every evaluation; 0: none). A run with a checkpoint resumes.
+        stop_at: stop after this many steps and leave a checkpoint, without writing the
+            record (for preemptible jobs); returns None in that case.
+        progress: show a progress bar (default: when stderr is a terminal).
+
+    Returns the run's result, or None when ``stop_at`` stopped it early.
+    """
+    store = store or ResultsStore()
+    if store.has(config.run_id):
+        return RunResult(
+            config.run_id,
+            store.path(config.run_id),
+            store.read_summary(config.run_id),
+            store.read_curves(config.run_id),
+            reused=True,
+        )
+    device = resolve_device(device)
+    data = TokenData(config.dataset, config.data_bytes, config.train_chars)
+    data.check_block_size(config.block_size)
+    checkpoint_interval = (
+        config.eval_interval if checkpoint_interval is None else checkpoint_interval
+    )
+    checkpoint = paths.checkpoint_dir() / config.run_id / "resume.pt"
+
+    run = _Run(config, data, device)
+    if checkpoint.is_file():
+        run.load_state_dict(torch.load(checkpoint, map_location=device, weights_only=False))
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats(device)
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(
+        total=config.max_iters,
+        initial=run.iter,
+        disable=not show,
+        desc=config.run_id,
+        unit="it",
+        dynamic_ncols=True,
+    )
+    started = time.perf_counter() - (run.rows[-1]["wall_s"] if run.rows else 0.0)
+    status, last_checkpoint = "ok", run.iter
+    if not run.rows:
+        run.evaluate(0.0)
+    while run.iter < config.max_iters:
+        if stop_at is not None and run.iter >= stop_at:
+            break
+        t0 = time.perf_counter()
+        loss = run.train_step()
+        if not math.isfinite(loss):
+            status = "diverged"
+            break
+        run.train_seconds += time.perf_counter() - t0
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{run.tokens / run.train_seconds:,.0f}")
+        if run.iter % config.eval_interval == 0 or run.iter == config.max_iters:
+            row = run.evaluate(time.perf_counter() - started)
+            if not (math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"])):
+                status = "diverged"
+                break
+            if checkpoint_interval and run.iter - last_checkpoint >= checkpoint_interval:
+                _save_atomic(run.state_dict(), checkpoint)
+                last_checkpoint = run.iter
+    bar.close()
+    if status == "ok" and run.iter < config.max_iters:  # stop_at
+        _save_atomic(run.state_dict(), checkpoint)
+        return None
+
+    curves = pd.DataFrame(run.rows)
+    final: dict[str, float | None] = {"val": None, "test": None}
+    if status == "ok":
+        for split in ("val", "test"):
+            if split in data.splits:
+                final[split] = run.split_loss(split)
+    peak_mb, peak_kind = _peak_memory_mb(device)
+    best = curves["val_loss"].idxmin() if curves["val_loss"].notna().any() else None
+    summary = {
+        "run_id": config.run_id,
+        "status": status,
+        "iters_done": run.iter,
+        "final_train_loss": _none_if_nan(curves["train_loss"].iloc[-1]),
+        "best_val_loss": None if best is None else float(curves["val_loss"][best]),
+        "best_val_iter": None if best is None else int(curves["iter"][best]),
+        "final_val_loss": final["val"],
+        "final_val_bpc": None if final["val"] is None else final["val"] / LN2,
+        "final_test_loss": final["test"],
+        "final_test_bpc": None if final["test"] is None else final["test"] / LN2,
+        "tokens_per_s": run.tokens / run.train_seconds if run.train_seconds else None,
+        "train_seconds": run.train_seconds,
+        "wall_seconds": time.perf_counter() - started,
+        "peak_memory_mb": peak_mb,
+        "peak_memory_kind": peak_kind,
+        "n_params": count_parameters(run.model),
+        "vocab_size": data.vocab_size,
+        "device": device,
+        "torch_version": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+    }
+    path = store.write(config, curves, summary)
+    model_path = paths.checkpoint_dir() / config.run_id / "model.pt"
+    if status == "ok":
+        _save_atomic(
+            {"config": config.to_dict(), "vocab": data.vocab, "model": run.model.state_dict()},
+            model_path,
+        )
+    checkpoint.unlink(missing_ok=True)
+    return RunResult(config.run_id, path, summary, curves, reused=False)

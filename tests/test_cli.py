@@ -1,0 +1,85 @@
+"""The `gni` command end to end, in a subprocess, as a user runs it."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import files_under
+
+pytestmark = pytest.mark.smoke
+
+
+def gni(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gni", *args],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=300,
+    )
+
+
+def test_train_smoke_writes_a_record_then_reuses_it(isolated_store: Path):
+    first = gni("train", "--dataset", "shakespeare_char", "--profile", "smoke", "--seed", "1")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("wrote ") and "status ok" in first.stdout
+    record = Path(first.stdout.split()[1])
+    assert record.parent == isolated_store / "results" and (record / "summary.json").is_file()
+    second = gni("train", "--dataset", "shakespeare_char", "--profile", "smoke", "--seed", "1")
+    assert second.returncode == 0 and second.stdout.startswith(f"reused {record}")
+
+
+def test_data_info_lists_the_datasets():
+    out = gni("data", "info")
+    assert out.returncode == 0
+    for name in ("shakespeare_char", "enwik8", "text8", "mattmahoney.net/dc/enwik8.zip"):
+        assert name in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--dataset", "wiki"],
+            "gni: error: unknown dataset 'wiki'; choose one of shakespeare_char",
+        ),
+        (["--dataset", "text8", "--set", "lr=0.1"], "gni: error: unknown config field 'lr'"),
+        (
+            ["--dataset", "text8", "--set", "learning_rate=-1"],
+            "gni: error: learning_rate=-1.0 is out of range; allowed: a number > 0",
+        ),
+        (["--dataset", "text8", "--profile", "gpu"], "gni: error: unknown profile 'gpu'"),
+        (
+            ["--dataset", "shakespeare_char", "--set", "block_size=30000"],
+            "gni: error: block_size=30000 needs more than 30000 characters, but the train split",
+        ),
+    ],
+)
+def test_bad_input_gives_one_error_line_and_no_files(args, message, isolated_store: Path):
+    out = (
+        gni("train", "--profile", "smoke", *args)
+        if "--profile" not in args
+        else gni("train", *args)
+    )
+    assert out.returncode == 2
+    assert out.stderr.startswith(message) and out.stderr.count("\n") == 1, out.stderr
+    assert files_under(isolated_store / "results") == []
+    assert files_under(isolated_store / "checkpoints") == []
+
+
+def test_corrupt_data_file_is_named_with_its_digests(tmp_path: Path, monkeypatch):
+    data = tmp_path / "fresh_data"
+    (data / "shakespeare_char").mkdir(parents=True)
+    (data / "shakespeare_char" / "input.txt").write_text("not shakespeare\n" * 69712)
+    monkeypatch.setenv("GNI_DATA_DIR", str(data))
+    out = gni("train", "--dataset", "shakespeare_char", "--profile", "smoke")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "input.txt: 1,115,392 bytes, expected 1,115,394" in out.stderr
+    (data / "shakespeare_char" / "input.txt").write_text("x" * 1_115_394)
+    out = gni("data", "prepare", "--dataset", "shakespeare_char")
+    assert out.returncode == 2
+    assert "expected 86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed" in out.stderr
+    assert files_under(data) == ["shakespeare_char/input.txt"]  # nothing prepared

@@ -1,0 +1,225 @@
+import hashlib
+import http.server
+import io
+import json
+import os
+import threading
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gni import GniError
+from gni.data import DATASETS, Dataset, Source, TokenData, download, fetch, prepare, split_sizes
+from tests.conftest import files_under
+
+TEXT = b"the quick brown fox jumps over the lazy dog\n" * 500  # 22,000 bytes
+ZIPPED = io.BytesIO()
+with zipfile.ZipFile(ZIPPED, "w") as zf:
+    zf.writestr("tiny", TEXT)
+ZIP_BYTES = ZIPPED.getvalue()
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Serves /tiny.zip whole, /bad.zip with other bytes, /short.zip cut short."""
+
+    def do_GET(self) -> None:
+        body = {
+            "/tiny.zip": ZIP_BYTES,
+            "/bad.zip": ZIP_BYTES[:-1] + b"X",
+            "/short.zip": ZIP_BYTES,
+        }.get(self.path)
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2] if self.path == "/short.zip" else body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def _tiny_dataset(url: str) -> Dataset:
+    return Dataset(
+        name="tiny",
+        url=url,
+        text_bytes=len(TEXT),
+        split_fractions=(0.9, 0.05, 0.05),
+        sources=(
+            Source("tiny.zip", len(ZIP_BYTES), _sha(ZIP_BYTES), kind="zip", member="tiny"),
+            Source("tiny", len(TEXT), _sha(TEXT)),
+            Source("tiny_first_8000_bytes", 8000, _sha(TEXT[:8000]), kind="excerpt"),
+        ),
+        prefix_sha256={5000: _sha(TEXT[:5000])},
+    )
+
+
+@pytest.fixture
+def tiny(server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Dataset:
+    """A registry entry served from 127.0.0.1, with its own data folder and no mirror."""
+    dataset = _tiny_dataset(f"{server}/tiny.zip")
+    monkeypatch.setitem(DATASETS, "tiny", dataset)
+    monkeypatch.setenv("GNI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("GNI_DATA_MIRROR", raising=False)
+    return dataset
+
+
+def test_download_good_file_is_verified_and_renamed(tiny, server, tmp_path):
+    dest = tmp_path / "out" / "tiny.zip"
+    download(f"{server}/tiny.zip", dest, tiny.sources[0])
+    assert dest.read_bytes() == ZIP_BYTES
+    assert files_under(dest.parent) == ["tiny.zip"]
+
+
+def test_download_with_wrong_checksum_names_both_digests_and_leaves_nothing(tiny, server, tmp_path):
+    dest = tmp_path / "out" / "tiny.zip"
+    bad = ZIP_BYTES[:-1] + b"X"
+    with pytest.raises(GniError, match=f"sha256 {_sha(bad)}, expected {_sha(ZIP_BYTES)}"):
+        download(f"{server}/bad.zip", dest, tiny.sources[0])
+    assert files_under(dest.parent) == []
+
+
+def test_truncated_transfer_is_an_error_and_leaves_nothing(tiny, server, tmp_path):
+    dest = tmp_path / "out" / "tiny.zip"
+    with pytest.raises(
+        GniError, match=f"truncated: received {len(ZIP_BYTES) // 2:,} of {len(ZIP_BYTES):,} bytes"
+    ):
+        download(f"{server}/short.zip", dest, tiny.sources[0])
+    assert files_under(dest.parent) == []
+
+
+def test_fetch_downloads_unzips_and_checks(tiny, tmp_path):
+    path = fetch("tiny")
+    assert path.read_bytes() == TEXT
+    assert files_under(tmp_path / "data") == ["tiny/tiny"]  # the zip is removed after extraction
+    assert fetch("tiny") == path  # found on disk the second time
+
+
+def test_prefix_is_identical_from_excerpt_or_full_file(tiny, tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror"
+    (mirror / "tiny").mkdir(parents=True)
+    (mirror / "tiny" / "renamed_excerpt").write_bytes(TEXT[:8000])  # recognised by its digest
+    monkeypatch.setenv("GNI_DATA_MIRROR", str(mirror))
+    from_excerpt = prepare("tiny", 5000)
+    excerpt_meta = json.loads((from_excerpt / "meta.json").read_text())
+    assert files_under(tmp_path / "data" / "tiny") == [
+        "prepared/first_5000/meta.json",
+        "prepared/first_5000/test.bin",
+        "prepared/first_5000/train.bin",
+        "prepared/first_5000/val.bin",
+    ]  # nothing downloaded
+    excerpt_bins = {s: (from_excerpt / f"{s}.bin").read_bytes() for s in ("train", "val", "test")}
+
+    monkeypatch.setenv("GNI_DATA_DIR", str(tmp_path / "data2"))
+    monkeypatch.delenv("GNI_DATA_MIRROR")
+    from_full = prepare("tiny", 5000)  # downloads the whole zip
+    assert json.loads((from_full / "meta.json").read_text()) == excerpt_meta
+    for split, data in excerpt_bins.items():
+        assert (from_full / f"{split}.bin").read_bytes() == data
+    assert excerpt_meta["text_sha256"] == _sha(TEXT[:5000])
+    assert excerpt_meta["splits"] == {"train": 4500, "val": 250, "test": 250}
+
+
+def test_whole_text_needs_more_than_the_excerpt(tiny, tmp_path, monkeypatch, server):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "tiny_first_8000_bytes").write_bytes(TEXT[:8000])
+    monkeypatch.setenv("GNI_DATA_MIRROR", str(mirror))
+    monkeypatch.setitem(DATASETS, "tiny", _tiny_dataset(f"{server}/missing/tiny.zip"))
+    with pytest.raises(
+        GniError,
+        match=r"needs the first 22,000 bytes, but only the excerpt "
+        r"tiny_first_8000_bytes \(8,000 bytes\) is at hand",
+    ):
+        fetch("tiny")
+    assert files_under(tmp_path / "data") == []
+
+
+def test_corrupt_file_in_the_mirror_is_an_error_naming_the_digests(tiny, tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "tiny").write_bytes(TEXT[:-1] + b"?")
+    monkeypatch.setenv("GNI_DATA_MIRROR", str(mirror))
+    with pytest.raises(GniError, match=f"sha256 {_sha(TEXT[:-1] + b'?')}, expected {_sha(TEXT)}"):
+        fetch("tiny")
+    (mirror / "tiny").write_bytes(TEXT[:100])
+    with pytest.raises(GniError, match=r"100 bytes, expected 22,000 .*truncated"):
+        fetch("tiny")
+
+
+def test_truncated_prepared_split_is_detected(tiny, tmp_path):
+    folder = prepare("tiny")
+    with open(folder / "train.bin", "r+b") as f:
+        f.truncate(100)
+    with pytest.raises(GniError, match=r"train.bin: holds 50 tokens, meta.json says 19,800"):
+        TokenData("tiny")
+
+
+def test_batches_come_from_the_generator_alone(tiny):
+    data = TokenData("tiny")
+    a = data.get_batch("train", 4, 16, torch.Generator().manual_seed(0))
+    torch.manual_seed(123)  # the global generator plays no part
+    b = data.get_batch("train", 4, 16, torch.Generator().manual_seed(0))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    x, y = a
+    assert x.shape == y.shape == (4, 16) and x.dtype == torch.int64
+    assert torch.equal(x[:, 1:], y[:, :-1])  # targets are the next characters
+    assert data.decode(x[0].tolist()) in TEXT.decode()
+
+
+def test_sequential_batches_cover_the_split_once(tiny):
+    data = TokenData("tiny")
+    batches = list(data.sequential_batches("val", batch_size=4, block_size=16))
+    targets = torch.cat([y.reshape(-1) for _, y in batches])
+    n_val = split_sizes(tiny, len(TEXT))["val"]
+    assert targets.numel() == (n_val - 1) // 16 * 16
+    assert np.array_equal(targets.numpy(), data.splits["val"][1 : 1 + targets.numel()])
+
+
+def test_block_size_larger_than_a_split_is_an_error(tiny):
+    data = TokenData("tiny")
+    with pytest.raises(
+        GniError,
+        match="block_size=2000 needs more than 2000 characters, but the "
+        "val split of tiny has 1,100",
+    ):
+        data.check_block_size(2000)
+
+
+def test_shakespeare_is_split_as_in_nanogpt():
+    """The real file, through the mirror (or the canonical URL)."""
+    folder = prepare("shakespeare_char")
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["splits"] == {"train": 1_003_854, "val": 111_540, "test": 0}
+    assert meta["vocab_size"] == 65
+    assert bytes(meta["vocab"]).decode() == "\n !$&',-.3:;?" + "".join(
+        chr(c) for c in range(ord("A"), ord("Z") + 1)
+    ) + "".join(chr(c) for c in range(ord("a"), ord("z") + 1))
+    assert os.path.getsize(folder / "val.bin") == 2 * 111_540
+
+
+@pytest.mark.parametrize(("name", "vocab_size"), [("enwik8", 200), ("text8", 27)])
+def test_cpu_prefix_of_the_real_data(name, vocab_size):
+    folder = prepare(name, 3_000_000)
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["splits"] == {"train": 2_700_000, "val": 150_000, "test": 150_000}
+    assert meta["vocab_size"] == vocab_size
+    assert meta["text_sha256"] == DATASETS[name].prefix_sha256[3_000_000]
