@@ -239,16 +239,21 @@ _PAPER: dict[str, dict[str, Any]] = {
 }
 _PAPER["text8"] = dict(_PAPER["enwik8"])
 
-# The published book on a 2-core CPU. A small model (0.8M parameters) trained on a
-# short excerpt of the text, so that the unregularized baseline overfits (passes its
-# best validation loss) within a run of one to two minutes, as the paper-scale runs
-# do within theirs; otherwise no regularizer would have anything to fix.
+# The published book on a 2-core CPU: a small model (0.8M parameters) whose run takes
+# about two minutes on one core. On shakespeare_char it trains on the first 30,000
+# characters of the train split (val stays whole), so that the unregularized baseline
+# overfits, passing its best validation loss well before the end, as the paper-scale
+# runs do; otherwise no regularizer would have anything to fix. Measured here (seed 0,
+# one thread, two runs side by side): 600 steps in 115 s, best val loss 2.34 at step
+# 400, 2.38 at the end; with 50,000 characters val still fell at step 600. On enwik8
+# and text8 the same model sees less than one epoch of 2.7M characters: it underfits,
+# the other regime a regularizer meets.
 _CPU_COMMON: dict[str, Any] = dict(
     n_layer=4,
     n_head=4,
     n_embd=128,  # 0.8M parameters
-    block_size=128,  # half the paper's context: attention cost is small on CPU
-    dropout=0.0,  # the baseline is unregularized; regularizers are what chapters vary
+    block_size=64,  # a quarter of the paper's context: half the cost per step of 128
+    dropout=0.0,  # the baseline is unregularized; chapters vary the regularizers
     weight_decay=0.0,
     beta2=0.99,
     grad_clip=1.0,
@@ -259,11 +264,10 @@ _CPU_COMMON: dict[str, Any] = dict(
     lr_decay_iters=600,
     warmup_iters=50,
     eval_interval=50,
-    eval_iters=20,
+    eval_iters=10,  # 10 x 32 x 64 = 20,480 characters per estimate
 )
 _CPU: dict[str, dict[str, Any]] = {
-    # 100k characters of train text: about 8 epochs in 600 steps, enough to overfit
-    "shakespeare_char": dict(_CPU_COMMON, train_chars=100_000),
+    "shakespeare_char": dict(_CPU_COMMON, train_chars=30_000),
     # the first 3,000,000 bytes (inside the shipped excerpts): 2.7M train characters
     "enwik8": dict(_CPU_COMMON, data_bytes=3_000_000),
     "text8": dict(_CPU_COMMON, data_bytes=3_000_000),

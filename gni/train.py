@@ -128,7 +128,7 @@ def build_noise(config: RunConfig, model: GPT) -> GradientNoise:
     )
 
 
-class _Run:
+class Run:
     """The mutable state of one run between steps: what a checkpoint holds."""
 
     def __init__(self, config: RunConfig, data: TokenData, device: str) -> None:
@@ -327,7 +327,7 @@ def train(
     )
     checkpoint = paths.checkpoint_dir() / config.run_id / "resume.pt"
 
-    run = _Run(config, data, device)
+    run = Run(config, data, device)
     if checkpoint.is_file():
         run.load_state_dict(torch.load(checkpoint, map_location=device, weights_only=False))
     if device.startswith("cuda"):

@@ -1,0 +1,36 @@
+"""The lock, the Binder environment and the package metadata agree."""
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pins(text: str) -> dict[str, str]:
+    return {
+        m[1].lower(): m[2] for m in re.finditer(r"^\s*-?\s*([A-Za-z0-9_.\-]+)==(\S+)", text, re.M)
+    }
+
+
+def test_binder_environment_uses_the_locked_versions():
+    lock = _pins((ROOT / "requirements.lock").read_text())
+    env = _pins((ROOT / "environment.yml").read_text())
+    assert env, "environment.yml pins nothing"
+    for name, version in env.items():
+        assert lock.get(name) == version, (
+            f"{name}: environment.yml {version}, lock {lock.get(name)}"
+        )
+
+
+def test_every_declared_dependency_is_locked():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lock = _pins((ROOT / "requirements.lock").read_text())
+    declared = project["dependencies"] + [
+        d for ds in project["optional-dependencies"].values() for d in ds
+    ]
+    for requirement in declared:
+        name = re.split(r"[<>=\[ ]", requirement, maxsplit=1)[0].lower()
+        assert name in lock, f"{name} is declared in pyproject.toml but not in requirements.lock"
+    assert lock["torch"] == "2.13.0"
+    assert lock["jupyter-book"].startswith("1.")
