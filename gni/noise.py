@@ -55,9 +55,7 @@ class GradientNoise:
         self.generator = torch.Generator(device=self.params[0].device)
         self.generator.manual_seed(seed)
         self._buffer: torch.Tensor | None = None
-        # of the last step: the per-entry standard deviation used, ||noise|| / ||grad||
-        self.last_std = 0.0
-        self.last_ratio = 0.0
+        self.last_std = 0.0  # the per-entry standard deviation of the last step's noise
 
     @torch.no_grad()
     def step(self) -> float:
@@ -66,20 +64,24 @@ class GradientNoise:
         self.t += 1
         grads = [p.grad for p in self.params if p.grad is not None]
         if sigma == 0.0 or not grads:
-            self.last_std, self.last_ratio = 0.0, 0.0
+            self.last_std = 0.0
             return 0.0
         n = sum(g.numel() for g in grads)
-        grad_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).item()
-        std = sigma * grad_norm / math.sqrt(n) if self.scale == "relative" else sigma
+        std = sigma
+        if self.scale == "relative":  # the only case that needs a pass over the gradients
+            grad_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+            std = sigma * grad_norm.item() / math.sqrt(n)
         if self._buffer is None or self._buffer.numel() < n:
             self._buffer = torch.empty(n, device=grads[0].device, dtype=torch.float32)
         z = self._buffer[:n]
         torch.randn(n, generator=self.generator, out=z)
-        chunks = list(z.split([g.numel() for g in grads]))
-        chunks = [c.view_as(g).to(g.dtype) for c, g in zip(chunks, grads, strict=True)]
-        torch._foreach_add_(grads, chunks, alpha=std)
+        chunks = z.split([g.numel() for g in grads])
+        torch._foreach_add_(
+            grads,
+            [c.view_as(g).to(g.dtype) for c, g in zip(chunks, grads, strict=True)],
+            alpha=std,
+        )
         self.last_std = std
-        self.last_ratio = std * torch.linalg.vector_norm(z).item() / max(grad_norm, 1e-30)
         return std
 
     def state_dict(self) -> dict[str, Any]:

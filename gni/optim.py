@@ -1,20 +1,249 @@
-"""Optimizer construction: parameter groups with weight decay on >=2-d tensors only.
+"""NoisyAdamW: gradient noise fused into the AdamW update; parameter groups for decay.
 
-Matrices (Linear and embedding weights) decay; vectors (LayerNorm weights, biases) do
-not, as in nanoGPT and the paper's template.
+The algorithm, for every parameter p with gradient g, at optimizer step t (from 0)::
+
+    s       = sigma_t                          (scale="absolute")
+            = sigma_t * rms(all gradients)     (scale="relative")
+    g~      = g + s * z,  z ~ N(0, I)          (the noise; .grad itself is left as it was)
+    p       = p * (1 - lr * weight_decay)      (decoupled weight decay)
+    m       = beta1 * m + (1 - beta1) * g~
+    v       = beta2 * v + (1 - beta2) * g~^2
+    p       = p - lr / (1 - beta1^(t+1)) * m / (sqrt(v / (1 - beta2^(t+1))) + eps)
+
+With sigma_t = 0 this is ``torch.optim.AdamW``. Three implementations share these
+semantics: ``reference`` (a readable loop over tensors), ``foreach`` (torch's
+multi-tensor ops with one ``randn`` into a persistent flat buffer; the default off
+CUDA) and ``triton`` (one kernel launch per parameter group and dtype that draws the
+noise with Philox keyed by seed, step and element offset and applies the whole update
+in one pass over memory; the default on CUDA when Triton is installed). ``reference``
+and ``foreach`` draw the same numbers as :class:`gni.noise.GradientNoise` with the same
+seed; ``triton`` draws other numbers with the same distribution.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Iterable
 from typing import Any
 
+import torch
 from torch import nn
+
+IMPLEMENTATIONS = ("auto", "reference", "foreach", "triton")
+SCALES = ("absolute", "relative")
 
 
 def decay_param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Two groups: >=2-d parameters with ``weight_decay``, the rest with none."""
+    """Two groups: >=2-d parameters (matrices, embeddings) with ``weight_decay``, the
+    rest (LayerNorm weights, biases) with none, as in nanoGPT."""
     params = [p for p in model.parameters() if p.requires_grad]
     return [
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
+
+
+def triton_available() -> bool:
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class NoisyAdamW(torch.optim.Optimizer):
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        schedule: Callable[[int], float] | None = None,
+        seed: int = 0,
+        scale: str = "absolute",
+        impl: str = "auto",
+    ) -> None:
+        """
+        Args:
+            params: parameters or parameter groups, as for ``torch.optim.AdamW``.
+            lr, betas, eps, weight_decay: as for ``torch.optim.AdamW``.
+            schedule: sigma_t as a function of the step t (see ``gni.schedules``);
+                None means no noise.
+            seed: seeds the noise, independent of every other random stream.
+            scale: ``absolute`` or ``relative`` (sigma_t times the gradients' RMS).
+            impl: ``auto``, ``reference``, ``foreach`` or ``triton``.
+        """
+        if not lr > 0:
+            raise ValueError(f"lr={lr} must be > 0")
+        if not 0 <= betas[0] < 1 or not 0 <= betas[1] < 1:
+            raise ValueError(f"betas={betas} must each be in [0, 1)")
+        if not eps > 0:
+            raise ValueError(f"eps={eps} must be > 0")
+        if not weight_decay >= 0:
+            raise ValueError(f"weight_decay={weight_decay} must be >= 0")
+        if scale not in SCALES:
+            raise ValueError(f"scale={scale!r}; allowed: {', '.join(SCALES)}")
+        if impl not in IMPLEMENTATIONS:
+            raise ValueError(f"impl={impl!r}; allowed: {', '.join(IMPLEMENTATIONS)}")
+        if impl == "triton" and not triton_available():
+            raise ValueError("impl='triton' needs Triton: pip install 'gni[gpu]'")
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+        self.schedule = schedule or (lambda t: 0.0)
+        self.seed = seed
+        self.scale = scale
+        self.impl = impl
+        self.noise_t = 0  # steps taken; the noise of step t uses sigma_t
+        self._generator: torch.Generator | None = None
+        self._buffer: torch.Tensor | None = None
+
+    def _implementation(self, device: torch.device) -> str:
+        if self.impl != "auto":
+            return self.impl
+        return "triton" if device.type == "cuda" and triton_available() else "foreach"
+
+    def _noise_generator(self, device: torch.device) -> torch.Generator:
+        if self._generator is None:
+            self._generator = torch.Generator(device=device)
+            self._generator.manual_seed(self.seed)
+        return self._generator
+
+    def _gather(self) -> list[tuple[dict[str, Any], list[torch.Tensor]]]:
+        """Per group: the parameters that have a gradient, with their state created."""
+        gathered = []
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            for p in params:
+                state = self.state[p]
+                if not state:
+                    state["step"] = torch.tensor(0.0)
+                    # the moments are fp32 whatever the parameter's dtype
+                    state["exp_avg"] = torch.zeros_like(p, dtype=torch.float32)
+                    state["exp_avg_sq"] = torch.zeros_like(p, dtype=torch.float32)
+            gathered.append((group, params))
+        return gathered
+
+    def noise_std(self, grads: list[torch.Tensor]) -> torch.Tensor | float:
+        """The per-entry standard deviation of this step's noise (a 0-d tensor when
+        relative, so that nothing waits for the device)."""
+        sigma = float(self.schedule(self.noise_t))
+        if self.scale == "absolute" or sigma == 0.0:
+            return sigma
+        n = sum(g.numel() for g in grads)
+        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+        return norm * (sigma / math.sqrt(n))
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        gathered = self._gather()
+        params = [p for _, ps in gathered for p in ps]
+        if not params:
+            return loss
+        grads = [p.grad for p in params]
+        std = self.noise_std(grads)
+        impl = self._implementation(params[0].device)
+        if impl == "triton":
+            from gni.triton_adamw import triton_noisy_adamw
+
+            triton_noisy_adamw(self, gathered, std)
+        else:
+            noise = self._draw_noise(grads, std)
+            update = _reference_adamw if impl == "reference" else _foreach_adamw
+            start = 0
+            for group, ps in gathered:
+                update(group, ps, [self.state[p] for p in ps], noise[start : start + len(ps)])
+                start += len(ps)
+        self.noise_t += 1
+        return loss
+
+    def _draw_noise(
+        self, grads: list[torch.Tensor], std: torch.Tensor | float
+    ) -> list[torch.Tensor | None]:
+        """sigma * z for every gradient, from one randn into the persistent buffer."""
+        if isinstance(std, float) and std == 0.0:
+            return [None] * len(grads)
+        n = sum(g.numel() for g in grads)
+        device = grads[0].device
+        if self._buffer is None or self._buffer.numel() < n or self._buffer.device != device:
+            self._buffer = torch.empty(n, device=device, dtype=torch.float32)
+        z = self._buffer[:n]
+        torch.randn(n, generator=self._noise_generator(device), out=z)
+        z.mul_(std)
+        chunks = z.split([g.numel() for g in grads])
+        return [c.view_as(g) for c, g in zip(chunks, grads, strict=True)]
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        generator = self._generator.get_state() if self._generator is not None else None
+        state["noise"] = {"t": self.noise_t, "seed": self.seed, "generator": generator}
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state_dict = dict(state_dict)
+        noise = state_dict.pop("noise")
+        super().load_state_dict(state_dict)
+        self.noise_t, self.seed = int(noise["t"]), int(noise["seed"])
+        if noise["generator"] is not None:
+            params = [p for g in self.param_groups for p in g["params"]]
+            self._noise_generator(params[0].device).set_state(noise["generator"])
+
+
+def _reference_adamw(
+    group: dict[str, Any],
+    params: list[torch.Tensor],
+    states: list[dict[str, Any]],
+    noise: list[torch.Tensor | None],
+) -> None:
+    """The update, one tensor at a time: the definition the fast paths must match."""
+    beta1, beta2 = group["betas"]
+    lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
+    for p, state, z in zip(params, states, noise, strict=True):
+        g = p.grad.float() if z is None else p.grad.float() + z
+        state["step"] += 1
+        step = state["step"].item()
+        p.mul_(1 - lr * wd)
+        state["exp_avg"].lerp_(g, 1 - beta1)
+        state["exp_avg_sq"].mul_(beta2).addcmul_(g, g, value=1 - beta2)
+        bias_correction1 = 1 - beta1**step
+        bias_correction2_sqrt = math.sqrt(1 - beta2**step)
+        denom = (state["exp_avg_sq"].sqrt() / bias_correction2_sqrt).add_(eps)
+        p.addcdiv_(state["exp_avg"], denom, value=-lr / bias_correction1)
+
+
+def _foreach_adamw(
+    group: dict[str, Any],
+    params: list[torch.Tensor],
+    states: list[dict[str, Any]],
+    noise: list[torch.Tensor | None],
+) -> None:
+    """The update with torch's multi-tensor ops."""
+    if not params:
+        return
+    if len({s["step"].item() for s in states}) > 1:  # some tensors skipped steps
+        _reference_adamw(group, params, states, noise)
+        return
+    beta1, beta2 = group["betas"]
+    lr, eps, wd = group["lr"], group["eps"], group["weight_decay"]
+    grads = [p.grad if p.grad.dtype == torch.float32 else p.grad.float() for p in params]
+    if noise[0] is not None:
+        grads = torch._foreach_add(grads, noise)  # noisy copies; .grad stays as it was
+    exp_avgs = [s["exp_avg"] for s in states]
+    exp_avg_sqs = [s["exp_avg_sq"] for s in states]
+    steps = [s["step"] for s in states]
+    torch._foreach_add_(steps, 1.0)
+    if wd != 0:
+        torch._foreach_mul_(params, 1 - lr * wd)
+    torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
+    torch._foreach_mul_(exp_avg_sqs, beta2)
+    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
+    step = steps[0].item()
+    bias_correction1 = 1 - beta1**step
+    bias_correction2_sqrt = math.sqrt(1 - beta2**step)
+    denom = torch._foreach_sqrt(exp_avg_sqs)
+    torch._foreach_div_(denom, bias_correction2_sqrt)
+    torch._foreach_add_(denom, eps)
+    torch._foreach_addcdiv_(params, exp_avgs, denom, -lr / bias_correction1)

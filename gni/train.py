@@ -138,6 +138,7 @@ class Run:
         self.model = build_model(config, data.vocab_size, device)
         self.optimizer = build_optimizer(config, self.model, device)
         self.noise = build_noise(config, self.model)
+        self.n_params = sum(p.numel() for p in self.model.parameters())
         self.batches = _generator(config.seed, "batches")
         torch.manual_seed(stream_seed(config.seed, "dropout"))  # dropout draws from here
         self.iter = 0
@@ -204,15 +205,21 @@ class Run:
         max_norm = c.grad_clip if c.grad_clip > 0 else math.inf
         if c.noise_placement == "pre_clip":
             grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params]).item()
+            noised_norm = grad_norm
             self.noise.step()
             torch.nn.utils.clip_grad_norm_(params, max_norm)
         else:
             grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm).item()
+            noised_norm = min(grad_norm, max_norm)
             self.noise.step()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.interval["grad_norm"] += grad_norm
-        self.interval["noise_ratio"] += self.noise.last_ratio
+        # ||noise|| / ||gradient it was added to||, with ||noise|| = std * sqrt(n) (exact in
+        # expectation; off by about 1 / sqrt(2n) for one draw): no extra pass over memory
+        self.interval["noise_ratio"] += (
+            self.noise.last_std * math.sqrt(self.n_params) / max(noised_norm, 1e-30)
+        )
         self.interval["steps"] += 1
         self.iter += 1
         self.tokens += x.numel()

@@ -91,6 +91,13 @@ def test_baseline_and_noisy_runs_share_init_and_batches():
     assert rb.curves["noise_ratio"].iloc[1] > 0 and rb.curves["sigma"].iloc[0] == 0.1
 
 
+def test_relative_noise_is_recorded_as_its_norm_ratio():
+    config = _smoke(noise_schedule="constant", noise_args={"sigma0": 0.2}, noise_scale="relative")
+    curves = train(config, progress=False).curves
+    # std = sigma * rms(g), so ||noise|| / ||g|| = sigma
+    assert curves["noise_ratio"].iloc[1:].tolist() == pytest.approx([0.2, 0.2])
+
+
 def test_streams_are_distinct_and_depend_on_the_seed():
     seeds = {stream_seed(s, name) for s in (0, 1) for name in ("init", "batches", "noise")}
     assert len(seeds) == 6

@@ -1,0 +1,213 @@
+"""NoisyAdamW: every implementation against torch.optim.AdamW and against each other.
+
+The Triton kernel runs on CPU tensors under TRITON_INTERPRET=1 (set here before Triton
+is imported); on a machine with CUDA it would run compiled instead.
+"""
+
+import copy
+import importlib.util
+import os
+
+import pytest
+import torch
+from scipy import stats
+
+from gni.noise import GradientNoise
+from gni.optim import NoisyAdamW, decay_param_groups
+from gni.schedules import make_schedule
+
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+HAS_TRITON = importlib.util.find_spec("triton") is not None
+IMPLS = ["reference", "foreach"] + (["triton"] if HAS_TRITON else [])
+needs_triton = pytest.mark.skipif(not HAS_TRITON, reason="Triton is not installed")
+
+
+class _Net(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.emb = torch.nn.Parameter(torch.randn(13, 16, generator=g) * 0.1)
+        self.w1 = torch.nn.Parameter(torch.randn(16, 32, generator=g) * 0.1)
+        self.b1 = torch.nn.Parameter(torch.zeros(32))
+        self.w2 = torch.nn.Parameter(torch.randn(32, 13, generator=g) * 0.1)
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = torch.nn.functional.gelu(self.emb[x] @ self.w1 + self.b1)
+        return torch.nn.functional.cross_entropy(h @ self.w2, y)
+
+
+def _train(model: _Net, step, steps: int = 100) -> None:
+    """Run ``steps`` updates on a fixed stream of batches; ``step()`` applies one."""
+    data = torch.Generator().manual_seed(1)
+    for _ in range(steps):
+        x = torch.randint(13, (64,), generator=data)
+        model.zero_grad(set_to_none=True)
+        model.loss(x, (x * 7 + 3) % 13).backward()
+        step()
+
+
+def _pair() -> tuple[_Net, _Net]:
+    a = _Net()
+    return a, copy.deepcopy(a)
+
+
+HYPER = dict(lr=3e-3, betas=(0.9, 0.99), eps=1e-8)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_without_noise_it_is_torch_adamw(impl):
+    ours, theirs = _pair()
+    noisy = NoisyAdamW(decay_param_groups(ours, 0.1), **HYPER, impl=impl)
+    adamw = torch.optim.AdamW(decay_param_groups(theirs, 0.1), **HYPER)
+    _train(ours, noisy.step)
+    _train(theirs, adamw.step)
+    for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-6)
+    assert noisy.noise_t == 100
+
+
+@pytest.mark.parametrize("impl", ["reference", "foreach"])
+def test_noise_is_gradient_noise_followed_by_adamw(impl):
+    """Same seed, same numbers: the fused optimizer equals the two-step composition."""
+    schedule = make_schedule("exponential", sigma0=0.05, gamma=0.98)
+    ours, theirs = _pair()
+    noisy = NoisyAdamW(decay_param_groups(ours, 0.1), **HYPER, schedule=schedule, seed=5, impl=impl)
+    noise = GradientNoise(theirs.parameters(), schedule, seed=5)
+    adamw = torch.optim.AdamW(decay_param_groups(theirs, 0.1), **HYPER)
+    # GradientNoise draws in parameter order; order the groups' parameters the same way
+    assert [id(p) for g in noisy.param_groups for p in g["params"]] == [
+        id(p) for p in ours.parameters() if p.dim() >= 2
+    ] + [id(p) for p in ours.parameters() if p.dim() < 2]
+    noise.params = [p for g in adamw.param_groups for p in g["params"]]
+
+    def composed() -> None:
+        noise.step()
+        adamw.step()
+
+    _train(ours, noisy.step, steps=30)
+    _train(theirs, composed, steps=30)
+    for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-6)
+
+
+def _injected_noise(
+    impl: str,
+    sigma: float,
+    n: int = 40_000,
+    seed: int = 0,
+    steps: int = 1,
+    scale: str = "absolute",
+    grad: float = 0.0,
+) -> list[torch.Tensor]:
+    """With beta1 = 0 the first moment after a step is the noisy gradient itself."""
+    p = torch.nn.Parameter(torch.zeros(n))
+    opt = NoisyAdamW(
+        [p],
+        lr=1e-3,
+        betas=(0.0, 0.99),
+        weight_decay=0.0,
+        seed=seed,
+        scale=scale,
+        schedule=make_schedule("constant", sigma0=sigma),
+        impl=impl,
+    )
+    draws = []
+    for _ in range(steps):
+        p.grad = torch.full_like(p, grad)
+        opt.step()
+        draws.append(opt.state[p]["exp_avg"] - grad)
+    return draws
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_injected_noise_has_mean_zero_and_std_sigma(impl):
+    (z,) = _injected_noise(impl, sigma=0.02)
+    n = z.numel()
+    # the mean of n draws is within 5 standard errors of 0; the std within 2 %
+    assert abs(z.mean().item()) < 5 * 0.02 / n**0.5
+    assert z.std().item() == pytest.approx(0.02, rel=0.02)
+    assert stats.kstest((z / 0.02).numpy(), "norm").pvalue > 1e-3
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_noise_differs_between_steps_and_seeds_and_repeats_with_the_seed(impl):
+    a0, a1 = _injected_noise(impl, sigma=1.0, n=5000, seed=1, steps=2)
+    (b0,) = _injected_noise(impl, sigma=1.0, n=5000, seed=2)
+    (again,) = _injected_noise(impl, sigma=1.0, n=5000, seed=1)
+    assert torch.equal(a0, again)
+    for x, y in ((a0, a1), (a0, b0)):
+        assert abs(torch.corrcoef(torch.stack([x, y]))[0, 1].item()) < 0.06
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_relative_scale_uses_the_gradient_rms(impl):
+    (z,) = _injected_noise(impl, sigma=0.1, scale="relative", grad=2.0)
+    assert z.std().item() == pytest.approx(0.2, rel=0.03)
+
+
+@pytest.mark.parametrize("impl", ["reference", "foreach"])
+def test_gradients_are_left_as_they_were(impl):
+    model, _ = _pair()
+    opt = NoisyAdamW(model.parameters(), schedule=make_schedule("constant", sigma0=1.0), impl=impl)
+    x = torch.arange(13)
+    model.loss(x, x).backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    opt.step()
+    assert all(torch.equal(p.grad, g) for p, g in zip(model.parameters(), grads, strict=True))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_state_dict_resume_continues_exactly(impl):
+    schedule = make_schedule("constant", sigma0=0.01)
+    whole, resumed = _pair()
+    opt = NoisyAdamW(whole.parameters(), schedule=schedule, seed=4, impl=impl)
+    _train(whole, opt.step, steps=6)
+
+    first = NoisyAdamW(resumed.parameters(), schedule=schedule, seed=4, impl=impl)
+    _train(resumed, first.step, steps=3)
+    saved = copy.deepcopy(first.state_dict())
+    second = NoisyAdamW(resumed.parameters(), schedule=schedule, seed=0, impl=impl)
+    second.load_state_dict(saved)
+    data = torch.Generator().manual_seed(1)
+    for _ in range(3):  # the batches of steps 3..5
+        torch.randint(13, (64,), generator=data)
+    for _ in range(3):
+        x = torch.randint(13, (64,), generator=data)
+        resumed.zero_grad(set_to_none=True)
+        resumed.loss(x, (x * 7 + 3) % 13).backward()
+        second.step()
+    for p, q in zip(whole.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+@needs_triton
+def test_triton_kernel_updates_bf16_parameters_with_fp32_moments():
+    p32 = torch.nn.Parameter(torch.linspace(-1, 1, 3000))
+    p16 = torch.nn.Parameter(p32.detach().to(torch.bfloat16))
+    grad = torch.linspace(0.5, -0.5, 3000)
+    for p, impl in ((p32, "reference"), (p16, "triton")):
+        opt = NoisyAdamW([p], lr=1e-2, impl=impl)
+        for _ in range(5):
+            p.grad = grad.to(p.dtype)
+            opt.step()
+        assert opt.state[p]["exp_avg"].dtype == torch.float32
+    assert p16.dtype == torch.bfloat16
+    # five roundings to bf16 (half an ulp is 2**-9 .. 2**-8 here) stay within 0.025
+    torch.testing.assert_close(p16.float(), p32.detach(), rtol=0, atol=0.025)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"lr": 0.0}, "lr=0.0 must be > 0"),
+        ({"betas": (0.9, 1.0)}, r"betas=\(0.9, 1.0\) must each be in \[0, 1\)"),
+        ({"weight_decay": -1.0}, "weight_decay=-1.0 must be >= 0"),
+        ({"impl": "cuda"}, "impl='cuda'; allowed: auto, reference, foreach, triton"),
+        ({"scale": "adaptive"}, "scale='adaptive'; allowed: absolute, relative"),
+    ],
+)
+def test_bad_hyperparameters_are_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        NoisyAdamW([torch.nn.Parameter(torch.zeros(2))], **kwargs)
