@@ -6,8 +6,9 @@ import torch
 
 from gni import paths
 from gni.config import make_config
+from gni.data import TokenData
 from gni.results import ResultsStore, load_curves, load_runs
-from gni.train import build_model, lr_at, stream_seed, train
+from gni.train import Run, build_model, lr_at, stream_seed, train
 
 pytestmark = pytest.mark.smoke
 
@@ -89,6 +90,18 @@ def test_baseline_and_noisy_runs_share_init_and_batches():
     # afterwards the noise changes the trajectory
     assert ra.curves["train_loss"].iloc[-1] != rb.curves["train_loss"].iloc[-1]
     assert rb.curves["noise_ratio"].iloc[1] > 0 and rb.curves["sigma"].iloc[0] == 0.1
+
+
+def test_baseline_and_noisy_runs_draw_identical_batches():
+    base = _smoke()
+    noisy = dataclasses.replace(base, noise_schedule="constant", noise_args={"sigma0": 0.1})
+    data = TokenData(base.dataset, base.data_bytes, base.train_chars)
+    runs = [Run(base, data, "cpu"), Run(noisy, data, "cpu")]
+    for _ in range(5):
+        for run in runs:
+            run.train_step()
+    assert torch.equal(runs[0].batches.get_state(), runs[1].batches.get_state())
+    assert runs[1].noise.t == 5 and runs[1].noise.last_std == 0.1
 
 
 def test_relative_noise_is_recorded_as_its_norm_ratio():
