@@ -3,6 +3,7 @@
     gni data prepare --dataset shakespeare_char [--profile cpu]
     gni data info
     gni train --dataset shakespeare_char --profile smoke --seed 0 [--set key=value ...]
+    gni sweep GRID.yaml [--executor local|dask] [--workers N] [--scheduler tcp://...]
 
 Errors in the input print one line, ``gni: error: ...``, and exit with status 2.
 """
@@ -73,6 +74,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0 if s["status"] == "ok" else 1
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from gni.sweep import run  # imports torch and, for dask, distributed
+
+    table = run(
+        args.grid,
+        executor=args.executor,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        threads_per_worker=args.threads_per_worker,
+        profile=args.profile,
+        progress=False if args.quiet else None,
+    )
+    counts = table["status"].value_counts().to_dict()
+    print(f"{len(table)} runs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    for row in table[table["status"] == "failed"].itertuples():
+        print(f"failed {row.run_id}: {row.error}")
+    print(f"records in {paths.results_dir()}")
+    return 0 if "failed" not in counts else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gni", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -111,6 +132,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_cmd_train)
+
+    sw = commands.add_parser("sweep", help="train a grid of runs (what the store lacks)")
+    sw.add_argument("grid", help="a grid YAML file (see gni.sweep)")
+    sw.add_argument("--executor", default="local", help="local | dask")
+    sw.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (local) or LocalCluster workers (dask)",
+    )
+    sw.add_argument(
+        "--scheduler",
+        default=None,
+        help="address of a running Dask scheduler, e.g. tcp://host:8786",
+    )
+    sw.add_argument("--threads-per-worker", type=int, default=1, help="torch threads per run")
+    sw.add_argument("--profile", default=None, help="replace the grid's profile for every run")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    sw.set_defaults(func=_cmd_sweep)
     return parser
 
 

@@ -82,7 +82,8 @@ class ResultsStore:
         )
 
 
-def _config_columns(config: RunConfig) -> dict[str, Any]:
+def config_columns(config: RunConfig) -> dict[str, Any]:
+    """A config as table columns (``noise_args`` as its JSON text, so columns stay flat)."""
     row = config.to_dict()
     row["noise_args"] = json.dumps(row["noise_args"], sort_keys=True)
     return row
@@ -113,7 +114,7 @@ def load_runs(
     store = store or ResultsStore()
     rows = []
     for run_id, config in _selected(store, run_ids, where):
-        rows.append({"run_id": run_id, **_config_columns(config), **store.read_summary(run_id)})
+        rows.append({"run_id": run_id, **config_columns(config), **store.read_summary(run_id)})
     return pd.DataFrame(rows)
 
 
@@ -127,7 +128,7 @@ def load_curves(
     frames = []
     for run_id, config in _selected(store, run_ids, where):
         curves = store.read_curves(run_id)
-        for name, value in {"run_id": run_id, **_config_columns(config)}.items():
+        for name, value in {"run_id": run_id, **config_columns(config)}.items():
             curves[name] = value
         frames.append(curves)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

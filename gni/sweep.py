@@ -1,0 +1,336 @@
+"""Sweeps: grids of runs, trained where the results store lacks them, locally or on Dask.
+
+A grid is a YAML file (or the same dict in Python)::
+
+    base:                      # every run: a dataset, a profile, RunConfig overrides
+      dataset: shakespeare_char
+      profile: cpu
+      overrides: {max_iters: 600}
+    axes:                      # the cartesian product of the axes
+      method:                  # an axis of named variants: dicts of overrides
+        - {label: baseline}
+        - {label: gni, noise_schedule: exponential, noise_args: {sigma0: 0.01, gamma: 0.999}}
+      dropout: [0.0, 0.1]      # an axis of values for one RunConfig field
+    seeds: [0, 1, 2]           # or `n_seeds: 3` for seeds 0, 1, 2
+
+An axis named ``dataset`` or ``profile`` chooses those (each dataset keeps its own
+profile settings). :func:`run` trains the runs the store lacks, loads the rest, and
+returns one row per run: the axis labels, the config and the summary. A run that
+raises is reported with status ``failed`` and its error, and does not stop the others;
+it is not recorded, so the next sweep tries it again. A diverged run is a record.
+
+Executors: ``local`` (in this process with ``workers=1``, else worker processes) and
+``dask`` (a ``distributed.LocalCluster`` of ``workers`` processes, or the cluster at
+``scheduler``, e.g. one started by dask-jobqueue; its workers must see the same results
+store and data folders). Each worker trains with ``threads_per_worker`` torch threads.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import itertools
+import json
+import multiprocessing
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from tqdm.auto import tqdm
+
+from gni import GniError
+from gni.config import FIELDS, RunConfig, make_config
+from gni.results import ResultsStore, config_columns, load_runs
+
+EXECUTORS = ("local", "dask")
+GRID_KEYS = ("base", "axes", "seeds", "n_seeds")
+BASE_KEYS = ("dataset", "profile", "overrides")
+
+# A probe measures a finished run: probe(config, record_folder) -> dict, saved as
+# <record>/probe_<name>.json. Probes must be importable top-level functions (Dask
+# sends them to workers by reference).
+Probe = Callable[[RunConfig, Path], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    config: RunConfig
+    labels: dict[str, Any] = field(default_factory=dict)  # axis name -> label or value
+
+
+def load_grid(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise GniError(f"grid file {path} does not exist")
+    try:
+        grid = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise GniError(f"grid file {path} is not valid YAML: {e}") from None
+    if not isinstance(grid, dict):
+        raise GniError(f"grid file {path} must hold a mapping with keys {', '.join(GRID_KEYS)}")
+    return grid
+
+
+def _seeds(grid: dict[str, Any]) -> list[int]:
+    if "seeds" in grid and "n_seeds" in grid:
+        raise GniError("the grid gives both seeds and n_seeds; give one")
+    if "n_seeds" in grid:
+        n = grid["n_seeds"]
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise GniError(f"n_seeds={n!r} must be an integer >= 1")
+        return list(range(n))
+    seeds = grid.get("seeds", [0])
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+    ):
+        raise GniError(f"seeds={seeds!r} must be a non-empty list of integers >= 0")
+    return seeds
+
+
+def _axis_variants(name: str, values: Any) -> list[tuple[Any, dict[str, Any]]]:
+    """(label, overrides) for each value of an axis."""
+    if not isinstance(values, list) or not values:
+        raise GniError(f"axis {name!r} must be a non-empty list, not {values!r}")
+    variants = []
+    for value in values:
+        if isinstance(value, dict):
+            if name in FIELDS:
+                raise GniError(
+                    f"axis {name!r} of named variants shares its name with a config field; "
+                    "rename the axis (e.g. 'method')"
+                )
+            overrides = dict(value)
+            label = overrides.pop("label", None)
+            if label is None:
+                raise GniError(f"axis {name!r}: the variant {value!r} needs a label")
+            variants.append((label, overrides))
+        else:
+            variants.append((value, {name: value}))
+    return variants
+
+
+def expand(grid: dict[str, Any], profile: str | None = None) -> list[SweepPoint]:
+    """Every run of the grid, validated; ``profile`` replaces the grid's profile."""
+    unknown = sorted(set(grid) - set(GRID_KEYS))
+    if unknown:
+        raise GniError(f"unknown grid key(s) {unknown}; allowed: {', '.join(GRID_KEYS)}")
+    base = dict(grid.get("base") or {})
+    unknown = sorted(set(base) - set(BASE_KEYS))
+    if unknown:
+        raise GniError(f"unknown base key(s) {unknown}; allowed: {', '.join(BASE_KEYS)}")
+    axes = grid.get("axes") or {}
+    if not isinstance(axes, dict):
+        raise GniError(f"axes must be a mapping of axis name to values, not {axes!r}")
+    names = list(axes)
+    variants = [_axis_variants(n, axes[n]) for n in names]
+    points = []
+    for combination in itertools.product(*variants):
+        overrides = dict(base.get("overrides") or {})
+        for _, axis_overrides in combination:
+            overrides.update(axis_overrides)
+        dataset = overrides.pop("dataset", base.get("dataset"))
+        chosen_profile = overrides.pop("profile", base.get("profile", "cpu"))
+        if profile is not None:
+            chosen_profile = profile
+        if dataset is None:
+            raise GniError("the grid names no dataset: set base.dataset or a dataset axis")
+        labels = {n: label for n, (label, _) in zip(names, combination, strict=True)}
+        for seed in _seeds(grid):
+            points.append(SweepPoint(make_config(dataset, chosen_profile, seed, overrides), labels))
+    ids = [p.config.run_id for p in points]
+    if len(set(ids)) != len(ids):
+        raise GniError("the grid repeats a run: two combinations give the same settings")
+    return points
+
+
+def train_one(
+    config: dict[str, Any],
+    results_root: str,
+    threads: int | None,
+    probes: Sequence[Probe] = (),
+) -> dict[str, Any]:
+    """Train (or reuse) one run and apply the probes; never raises.
+
+    Returns {run_id, status, error, task_seconds, train_seconds}. Runs on workers.
+    """
+    started = time.perf_counter()
+    run_config = RunConfig.from_dict(config)
+    outcome: dict[str, Any] = {"run_id": run_config.run_id, "error": None, "reused": False}
+    try:
+        import torch
+
+        from gni.train import train
+
+        if threads:
+            torch.set_num_threads(threads)
+        result = train(run_config, store=ResultsStore(results_root), progress=False)
+        outcome["status"] = result.status
+        outcome["reused"] = result.reused
+        outcome["train_seconds"] = result.summary.get("wall_seconds")
+        for probe in probes:
+            _apply_probe(probe, run_config, result.path)
+    except Exception as e:  # one failing run must not stop the sweep
+        outcome["status"] = "failed"
+        outcome["error"] = f"{type(e).__name__}: {e}"
+        outcome["traceback"] = traceback.format_exc()
+    outcome["task_seconds"] = time.perf_counter() - started
+    return outcome
+
+
+def _apply_probe(probe: Probe, config: RunConfig, record: Path) -> None:
+    target = record / f"probe_{probe.__name__}.json"
+    if target.is_file():
+        return
+    values = probe(config, record)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        tmp.write_text(json.dumps(values, indent=1) + "\n")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _worker_init(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _run_local(
+    configs: list[dict[str, Any]],
+    root: str,
+    workers: int,
+    threads: int | None,
+    probes: Sequence[Probe],
+    bar: tqdm,
+) -> list[dict[str, Any]]:
+    outcomes = []
+    if workers == 1:
+        for config in configs:
+            outcomes.append(train_one(config, root, threads, probes))
+            bar.update(1)
+        return outcomes
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_worker_init, initargs=(threads,)
+    ) as pool:
+        futures = [pool.submit(train_one, c, root, threads, probes) for c in configs]
+        for future in concurrent.futures.as_completed(futures):
+            outcomes.append(future.result())
+            bar.update(1)
+    return outcomes
+
+
+def _run_dask(
+    configs: list[dict[str, Any]],
+    root: str,
+    workers: int,
+    threads: int | None,
+    probes: Sequence[Probe],
+    bar: tqdm,
+    scheduler: str | None,
+) -> list[dict[str, Any]]:
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise GniError("executor 'dask' needs dask.distributed: pip install 'gni[dask]'") from None
+    if scheduler is not None:
+        cluster, client = None, Client(scheduler)
+    else:
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        )
+        client = Client(cluster)
+    try:
+        futures = [
+            client.submit(
+                train_one, c, root, threads, probes, key=f"train-{cid}", pure=False, retries=2
+            )
+            for c, cid in zip(
+                configs, (RunConfig.from_dict(c).run_id for c in configs), strict=True
+            )
+        ]
+        outcomes = []
+        for future in as_completed(futures):
+            outcomes.append(future.result())
+            bar.update(1)
+        return outcomes
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def run(
+    grid: dict[str, Any] | str | Path,
+    executor: str = "local",
+    workers: int = 1,
+    scheduler: str | None = None,
+    threads_per_worker: int | None = 1,
+    profile: str | None = None,
+    probes: Sequence[Probe] = (),
+    store: ResultsStore | None = None,
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """Train what the store lacks, load the rest; one row per run of the grid.
+
+    Columns: the grid's axis labels, then the config and summary fields of
+    :func:`gni.results.load_runs`, ``error`` (None unless the run failed) and
+    ``trained`` (True for the runs this call trained; False for those it loaded).
+    """
+    if executor not in EXECUTORS:
+        raise GniError(f"executor={executor!r}; allowed: {', '.join(EXECUTORS)}")
+    if workers < 1:
+        raise GniError(f"workers={workers} must be >= 1")
+    if scheduler is not None and executor != "dask":
+        raise GniError("a scheduler address needs executor='dask'")
+    points = expand(load_grid(grid) if isinstance(grid, str | Path) else grid, profile)
+    store = store or ResultsStore()
+    missing = [p.config.to_dict() for p in points if not store.has(p.config.run_id)]
+    for p in points:
+        if store.has(p.config.run_id) and probes:  # probes added after the runs were made
+            for probe in probes:
+                _apply_probe(probe, p.config, store.path(p.config.run_id))
+    show = progress if progress is not None else bool(missing) and sys.stderr.isatty()
+    bar = tqdm(total=len(missing), disable=not show, desc="runs", unit="run")
+    root = str(store.root)
+    if not missing:
+        outcomes = []
+    elif executor == "dask":
+        outcomes = _run_dask(missing, root, workers, threads_per_worker, probes, bar, scheduler)
+    else:
+        outcomes = _run_local(missing, root, workers, threads_per_worker, probes, bar)
+    bar.close()
+    errors = {o["run_id"]: o["error"] for o in outcomes if o["status"] == "failed"}
+    trained = {o["run_id"] for o in outcomes if o["status"] != "failed" and not o["reused"]}
+    return _table(points, store, errors, trained)
+
+
+def _table(
+    points: list[SweepPoint], store: ResultsStore, errors: dict[str, str], trained: set[str]
+) -> pd.DataFrame:
+    ids = [p.config.run_id for p in points]
+    records = load_runs([i for i in ids if store.has(i)], store=store)
+    by_id = {row["run_id"]: row for row in records.to_dict("records")}
+    rows = []
+    for point, run_id in zip(points, ids, strict=True):
+        if run_id in by_id:
+            row = {**point.labels, **by_id[run_id], "error": None}
+        else:
+            row = {**point.labels, "run_id": run_id, **config_columns(point.config)}
+            row |= {"status": "failed", "error": errors.get(run_id, "not run")}
+        rows.append(row | {"trained": run_id in trained})
+    return pd.DataFrame(rows)
