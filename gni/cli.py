@@ -4,6 +4,7 @@
     gni data info
     gni train --dataset shakespeare_char --profile smoke --seed 0 [--set key=value ...]
     gni sweep GRID.yaml [--executor local|dask] [--workers N] [--scheduler tcp://...]
+    gni book [--profile cpu] [-p name=value ...] [--only 01_reproduce]
 
 Errors in the input print one line, ``gni: error: ...``, and exit with status 2.
 """
@@ -13,6 +14,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+
+import yaml
 
 from gni import GniError, paths
 from gni.config import PROFILES, make_config, profile_config
@@ -94,6 +98,30 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if "failed" not in counts else 1
 
 
+def _cmd_book(args: argparse.Namespace) -> int:
+    from gni.book import build_book
+
+    parameters = {}
+    if args.parameters:
+        loaded = yaml.safe_load(Path(args.parameters).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise GniError(f"{args.parameters} must hold a mapping of parameter to value")
+        parameters.update(loaded)
+    for item in args.p:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise GniError(f"-p {item!r}: expected name=value")
+        parameters[key.strip()] = yaml.safe_load(value)
+    build_book(
+        Path(args.root) if args.root else None,
+        profile=args.profile,
+        parameters=parameters,
+        only=args.only,
+        execute=not args.no_execute,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gni", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -151,6 +179,25 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--profile", default=None, help="replace the grid's profile for every run")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
     sw.set_defaults(func=_cmd_sweep)
+
+    bk = commands.add_parser("book", help="execute every chapter with papermill, build the book")
+    bk.add_argument("--profile", default="cpu", help="smoke | cpu | paper, for every chapter")
+    bk.add_argument(
+        "-p",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a chapter parameter (YAML value), for every chapter that has it",
+    )
+    bk.add_argument("--parameters", default=None, help="a YAML file of chapter parameters")
+    bk.add_argument("--only", nargs="+", default=None, help="execute only these chapters")
+    bk.add_argument(
+        "--no-execute",
+        action="store_true",
+        help="build from the executed notebooks already in book/executed/",
+    )
+    bk.add_argument("--root", default=None, help="the book's root folder (default: checkout)")
+    bk.set_defaults(func=_cmd_book)
     return parser
 
 

@@ -78,6 +78,7 @@ class Dataset:
     # sha256 of the first n bytes, for prefixes a profile uses: checks a prefix cut
     # from any source against the published excerpts.
     prefix_sha256: dict[int, str] = field(default_factory=dict)
+    full_vocab_size: int = 0  # distinct bytes in the whole text (what the paper's models see)
     description: str = ""
 
     @property
@@ -104,6 +105,7 @@ DATASETS: dict[str, Dataset] = {
                 "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
             ),
         ),
+        full_vocab_size=65,
         description="tiny Shakespeare (Karpathy's char-rnn), 65 characters, no test split",
     ),
     "enwik8": Dataset(
@@ -134,6 +136,7 @@ DATASETS: dict[str, Dataset] = {
         prefix_sha256={
             3_000_000: "72953fccfeb78e55251024bd6ffbe269d1d8d730ce2e4fb028117a3613c45aac"
         },
+        full_vocab_size=205,
         description="first 10^8 bytes of English Wikipedia (Hutter prize), byte level",
     ),
     "text8": Dataset(
@@ -160,6 +163,7 @@ DATASETS: dict[str, Dataset] = {
         prefix_sha256={
             3_000_000: "3d70b4c8ba7ef3dccce164db77b68be402fbbcff3b1323d2e675007da1ba8a91"
         },
+        full_vocab_size=27,
         description="enwik9 filtered to lowercase a-z and spaces (Mahoney), first 10^8 bytes",
     ),
 }

@@ -42,7 +42,7 @@ from typing import Any
 
 import pandas as pd
 import yaml
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from gni import GniError
 from gni.config import FIELDS, RunConfig, make_config

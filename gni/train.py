@@ -32,7 +32,7 @@ from typing import Any
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from gni import GniError, paths
 from gni.config import RunConfig

@@ -206,3 +206,8 @@ def test_cli_sweep_bad_grid_is_one_error_line(tmp_path):
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert "unknown dataset 'wiki'" in out.stderr
     assert _gni("sweep", str(tmp_path / "missing.yaml")).stderr.startswith("gni: error: grid file")
+
+
+def test_shipped_grids_expand():
+    for path in Path(__file__).resolve().parents[1].glob("grids/*.yaml"):
+        assert expand(yaml.safe_load(path.read_text()), profile="smoke"), path
