@@ -362,6 +362,7 @@ def prepare(name: str, n_bytes: int | None = None) -> Path:
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    tmp.chmod(0o755)  # mkdtemp makes it private
     try:
         start = 0
         for split in SPLITS:

@@ -18,8 +18,8 @@ DATASET_TITLES = {"shakespeare_char": "shakespeare_char", "enwik8": "enwik8", "t
 
 def use_style() -> None:
     """The book's look: seaborn's whitegrid, a colour-blind palette, readable sizes."""
-    sns.set_theme(style="whitegrid", context="notebook", palette="colorblind")
-    plt.rcParams.update({"figure.dpi": 110, "savefig.bbox": "tight", "axes.titlesize": 11})
+    sns.set_theme(style="whitegrid", context="notebook", palette="colorblind", font_scale=1.1)
+    plt.rcParams.update({"figure.dpi": 100, "savefig.bbox": "tight"})
 
 
 def curve_panels(
@@ -39,7 +39,7 @@ def curve_panels(
     cols = list(col_order or sorted(band[col].unique()))
     hues = list(hue_order or sorted(band[hue].unique()))
     colors = dict(zip(hues, sns.color_palette(n_colors=len(hues)), strict=True))
-    fig, axes = plt.subplots(1, len(cols), figsize=(4.2 * len(cols), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(cols), figsize=(3.3 * len(cols), 3.3), squeeze=False)
     for ax, value in zip(axes[0], cols, strict=True):
         panel = band[band[col] == value]
         for h in hues:

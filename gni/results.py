@@ -50,6 +50,7 @@ class ResultsStore:
         self.root.mkdir(parents=True, exist_ok=True)
         final = self.path(config.run_id)
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{config.run_id}."))
+        tmp.chmod(0o755)  # mkdtemp makes it private; records are for everyone to read
         try:
             (tmp / "config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n")
             curves.to_csv(tmp / "curves.csv", index=False, float_format="%.6g")

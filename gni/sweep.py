@@ -198,13 +198,6 @@ def _apply_probe(probe: Probe, config: RunConfig, record: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _worker_init(threads: int | None) -> None:
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-
-
 def _run_local(
     configs: list[dict[str, Any]],
     root: str,
@@ -220,9 +213,7 @@ def _run_local(
             bar.update(1)
         return outcomes
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_worker_init, initargs=(threads,)
-    ) as pool:
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
         futures = [pool.submit(train_one, c, root, threads, probes) for c in configs]
         for future in concurrent.futures.as_completed(futures):
             outcomes.append(future.result())
