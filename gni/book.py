@@ -120,8 +120,21 @@ def execute_chapter(root: Path, name: str, parameters: dict[str, Any]) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _relative_paths(tmp, source.relative_to(root), target.relative_to(root))
+    tmp.chmod(0o644)  # mkstemp makes it private
     os.replace(tmp, target)
     return target
+
+
+def _relative_paths(notebook: Path, source: Path, target: Path) -> None:
+    """Record repository-relative paths in papermill's metadata, not this machine's."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    nb.metadata.setdefault("papermill", {}).update(
+        input_path=source.as_posix(), output_path=target.as_posix()
+    )
+    nbformat.write(nb, notebook)
 
 
 def build_book(
