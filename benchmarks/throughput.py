@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -53,7 +54,7 @@ def main() -> None:
         "tokens_per_step": tokens,
         "torch": torch.__version__,
         "machine": platform.machine(),
-        "cpu_count": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
         "settings": [],
     }
     print(f"{config.dataset}, {config.profile} profile: {tokens} tokens per step")
