@@ -211,3 +211,20 @@ def test_cli_sweep_bad_grid_is_one_error_line(tmp_path):
 def test_shipped_grids_expand():
     for path in Path(__file__).resolve().parents[1].glob("grids/*.yaml"):
         assert expand(yaml.safe_load(path.read_text()), profile="smoke"), path
+
+
+def malloc_probe(config: RunConfig, record: Path) -> dict:
+    """Reports the worker's malloc setting (it runs where the run was trained)."""
+    return {"MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_")}
+
+
+def test_dask_workers_we_start_keep_the_default_malloc():
+    table = run(
+        GRID | {"n_seeds": 1, "axes": {"method": GRID["axes"]["method"][:1]}},
+        executor="dask",
+        workers=1,
+        probes=[malloc_probe],
+        progress=False,
+    )
+    probe = ResultsStore().path(table["run_id"].iloc[0]) / "probe_malloc_probe.json"
+    assert json.loads(probe.read_text()) == {"MALLOC_TRIM_THRESHOLD_": None}
