@@ -15,7 +15,7 @@ import yaml
 from gni import GniError
 from gni.config import RunConfig
 from gni.results import ResultsStore
-from gni.sweep import expand, run
+from gni.sweep import expand, local_cluster, run
 from tests.conftest import files_under
 
 pytestmark = pytest.mark.smoke
@@ -136,11 +136,9 @@ def count_parameters_probe(config: RunConfig, record: Path) -> dict:
 
 @pytest.fixture
 def dask_cluster():
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    )
+    cluster = local_cluster(2)
     client = Client(cluster)
     yield cluster, client
     client.close()
@@ -218,7 +216,8 @@ def malloc_probe(config: RunConfig, record: Path) -> dict:
     return {"MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_")}
 
 
-def test_dask_workers_we_start_keep_the_default_malloc():
+def test_dask_workers_we_start_keep_the_default_malloc(monkeypatch):
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)  # as in a fresh process
     table = run(
         GRID | {"n_seeds": 1, "axes": {"method": GRID["axes"]["method"][:1]}},
         executor="dask",
