@@ -5,6 +5,9 @@ Real datasets are read through GNI_DATA_MIRROR (set by .ci/run) or downloaded.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,3 +31,14 @@ def files_under(folder: Path) -> list[str]:
     if not folder.exists():
         return []
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def run_gni(*args: str) -> subprocess.CompletedProcess:
+    """The `gni` command in a subprocess, with this test's environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "gni", *args],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=600,
+    )

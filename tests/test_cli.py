@@ -1,25 +1,13 @@
 """The `gni` command end to end, in a subprocess, as a user runs it."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import files_under
+from tests.conftest import run_gni as gni
 
 pytestmark = pytest.mark.smoke
-
-
-def gni(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "gni", *args],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=300,
-    )
 
 
 def test_train_smoke_writes_a_record_then_reuses_it(isolated_store: Path):

@@ -3,8 +3,6 @@
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,7 +14,7 @@ from gni import GniError
 from gni.config import RunConfig
 from gni.results import ResultsStore
 from gni.sweep import expand, local_cluster, run
-from tests.conftest import files_under
+from tests.conftest import files_under, run_gni
 
 pytestmark = pytest.mark.smoke
 
@@ -177,21 +175,11 @@ def test_dask_sweep_survives_a_killed_worker_and_writes_each_record_once(dask_cl
     ].any()
 
 
-def _gni(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "gni", *args],
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=600,
-    )
-
-
 @pytest.mark.parametrize("executor", ["local", "dask"])
 def test_cli_sweep(executor, tmp_path):
     grid = tmp_path / "grid.yaml"
     grid.write_text(yaml.safe_dump(GRID))
-    out = _gni("sweep", str(grid), "--executor", executor, "--workers", "2", "--quiet")
+    out = run_gni("sweep", str(grid), "--executor", executor, "--workers", "2", "--quiet")
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("4 runs: 4 ok")
     assert len(ResultsStore().run_ids()) == 4
@@ -200,10 +188,12 @@ def test_cli_sweep(executor, tmp_path):
 def test_cli_sweep_bad_grid_is_one_error_line(tmp_path):
     grid = tmp_path / "grid.yaml"
     grid.write_text("base: {dataset: wiki}\n")
-    out = _gni("sweep", str(grid))
+    out = run_gni("sweep", str(grid))
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert "unknown dataset 'wiki'" in out.stderr
-    assert _gni("sweep", str(tmp_path / "missing.yaml")).stderr.startswith("gni: error: grid file")
+    assert run_gni("sweep", str(tmp_path / "missing.yaml")).stderr.startswith(
+        "gni: error: grid file"
+    )
 
 
 def test_shipped_grids_expand():
