@@ -5,7 +5,13 @@ imports nothing else of gni, so it can be dropped into any PyTorch training loop
 The rest (model, data, config, trainer, results store, CLI) reproduces the paper.
 """
 
+from gni import paths
+
 __version__ = "0.1.0"
+
+# Relative GNI_* paths are relative to where they were set: fix them before gni starts
+# any process in another directory (papermill kernels, sweep workers).
+paths.export_absolute()
 
 
 class GniError(ValueError):

@@ -7,7 +7,9 @@ when its notebook ran to the end) and runs ``jupyter-book build . -W -n --keep-g
 with notebook execution off. Notebooks take their runs from the results store, so a
 rebuild with every run cached trains nothing.
 
-The ``check_*`` helpers validate a chapter's parameters in the cell after them.
+Executed notebooks are normalised so that a rebuild with nothing changed leaves them
+byte for byte the same (no timestamps, a fixed id for papermill's injected cell, which
+the book hides).
 """
 
 from __future__ import annotations
@@ -17,44 +19,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from gni import GniError, paths
+from gni.parameters import type_error
 
 EXECUTED = "book/executed"
-
-
-# --- parameter checks for chapters --------------------------------------------------
-
-
-def check_choice(name: str, value: Any, allowed: Iterable[str]) -> None:
-    allowed = list(allowed)
-    if value not in allowed:
-        raise ValueError(
-            f"parameter {name}={value!r} is not allowed; choose one of " + ", ".join(allowed)
-        )
-
-
-def check_range(name: str, value: Any, ok: bool, allowed: str) -> None:
-    if not ok:
-        raise ValueError(f"parameter {name}={value!r} is out of range; allowed: {allowed}")
-
-
-def datasets_parameter(value: str | Sequence[str], known: Iterable[str]) -> list[str]:
-    """A comma-separated string (as ``papermill -p`` passes it) or a list, checked."""
-    names = [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
-    known = list(known)
-    unknown = [n for n in names if n not in known]
-    if unknown or not names:
-        raise ValueError(
-            f"parameter datasets={value!r}: unknown dataset(s) {unknown}; "
-            f"choose from {', '.join(known)}"
-        )
-    return names
+FAILED = "_build/failed"
+INJECTED_CELL_ID = "injected-parameters"
 
 
 # --- the pipeline ---------------------------------------------------------------------
@@ -86,7 +62,8 @@ def execute_chapter(root: Path, name: str, parameters: dict[str, Any]) -> Path:
     """Run ``notebooks/<name>.ipynb`` with papermill into ``book/executed/<name>.ipynb``.
 
     Only the parameters the notebook declares are passed. On failure the partial output
-    goes to ``_build/failed/<name>.ipynb`` and GniError names the cell and the exception.
+    goes to ``_build/failed/<name>.ipynb`` and GniError names the cell and the exception;
+    on success an earlier failure's copy is removed.
     """
     import papermill
 
@@ -100,6 +77,8 @@ def execute_chapter(root: Path, name: str, parameters: dict[str, Any]) -> Path:
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.", suffix=".ipynb")
     os.close(fd)
     tmp = Path(tmp_name)
+    failed = root / FAILED / f"{name}.ipynb"
+    paths.export_absolute()  # the kernel runs in notebooks/: relative paths would move
     try:
         papermill.execute_notebook(
             str(source),
@@ -110,7 +89,6 @@ def execute_chapter(root: Path, name: str, parameters: dict[str, Any]) -> Path:
             progress_bar=False,
         )
     except papermill.PapermillExecutionError as e:
-        failed = root / "_build" / "failed" / f"{name}.ipynb"
         failed.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(tmp, failed)
         raise GniError(
@@ -120,21 +98,63 @@ def execute_chapter(root: Path, name: str, parameters: dict[str, Any]) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _relative_paths(tmp, source.relative_to(root), target.relative_to(root))
+    normalise(tmp, source.relative_to(root), target.relative_to(root))
     tmp.chmod(0o644)  # mkstemp makes it private
     os.replace(tmp, target)
+    failed.unlink(missing_ok=True)
+    if failed.parent.is_dir() and not any(failed.parent.iterdir()):
+        failed.parent.rmdir()
     return target
 
 
-def _relative_paths(notebook: Path, source: Path, target: Path) -> None:
-    """Record repository-relative paths in papermill's metadata, not this machine's."""
+def normalise(notebook: Path, source: Path, target: Path) -> None:
+    """Make an executed notebook depend only on its inputs, not on when or where it ran.
+
+    Records repository-relative paths, drops papermill's and the kernel's timestamps,
+    gives papermill's injected-parameters cell a fixed id and hides it from the book
+    (the parameters cell above it shows the defaults; the chapter states what it ran with).
+    """
     import nbformat
 
     nb = nbformat.read(notebook, as_version=4)
-    nb.metadata.setdefault("papermill", {}).update(
-        input_path=source.as_posix(), output_path=target.as_posix()
-    )
+    run = nb.metadata.setdefault("papermill", {})
+    for key in ("start_time", "end_time", "duration"):
+        run.pop(key, None)
+    run.update(input_path=source.as_posix(), output_path=target.as_posix())
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        cell.metadata.pop("papermill", None)
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags:
+            cell.id = INJECTED_CELL_ID
+            if "remove-cell" not in tags:
+                tags.append("remove-cell")
     nbformat.write(nb, notebook)
+
+
+def check_book_parameters(root: Path, names: Sequence[str], parameters: dict[str, Any]) -> None:
+    """Reject, before anything runs, a parameter no chapter declares or of the wrong type.
+
+    ``profile`` is the exception to the first rule: every chapter that has it takes it.
+    """
+    import papermill
+
+    declared: dict[str, str] = {}
+    for name in names:
+        for key, spec in papermill.inspect_notebook(
+            str(root / "notebooks" / f"{name}.ipynb")
+        ).items():
+            declared[key] = spec["inferred_type_name"]
+    unknown = sorted(set(parameters) - set(declared) - {"profile"})
+    if unknown:
+        raise GniError(
+            f"parameter(s) {unknown} are declared by no chapter of {', '.join(names)}; "
+            f"they take {', '.join(sorted(declared))}"
+        )
+    for key, value in parameters.items():
+        message = type_error(key, value, declared.get(key, ""))
+        if message:
+            raise GniError(message)
 
 
 def build_book(
@@ -159,17 +179,7 @@ def build_book(
             raise GniError(f"--only {unknown}: not chapters of _toc.yml ({', '.join(names)})")
         names = [n for n in names if n in only]
     if execute:
-        import papermill
-
-        declared = set()
-        for name in names:
-            declared |= set(papermill.inspect_notebook(str(root / "notebooks" / f"{name}.ipynb")))
-        unknown = sorted(set(parameters) - declared - {"profile"})
-        if unknown:
-            raise GniError(
-                f"parameter(s) {unknown} are declared by no chapter; "
-                f"the chapters take {', '.join(sorted(declared))}"
-            )
+        check_book_parameters(root, names, parameters)
         for name in names:
             print(f"executing {name} ...", file=sys.stderr, flush=True)
             execute_chapter(root, name, parameters)

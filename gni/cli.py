@@ -20,7 +20,29 @@ import yaml
 
 from gni import GniError, paths
 from gni.config import PROFILES, make_config, profile_config
-from gni.data import DATASETS, prepare, prepared_dir
+from gni.data import DATASETS, prepared_dir, record_manifest
+
+DESCRIPTION = """\
+gni: gradient noise injection for small character-level GPTs. Prepare the data,
+train one run or a grid of runs into the results store, build the book."""
+EXAMPLES = "examples:\n" + "\n".join(
+    line for line in __doc__.splitlines() if line.startswith("    gni ")
+)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default, unless it is None, False or empty or the help names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        default = action.default
+        if default is None or default is False or default == [] or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _loss(value: float | None) -> str:
+    """A loss (nats or bits per character) to 4 decimals; n/a when there is none."""
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def _parse_sets(items: Sequence[str]) -> dict[str, str]:
@@ -37,8 +59,10 @@ def _cmd_data_prepare(args: argparse.Namespace) -> int:
     names = list(DATASETS) if args.dataset == "all" else [args.dataset]
     for name in names:
         config = profile_config(name, args.profile)
-        folder = prepare(name, config.data_bytes)
-        print(f"{name}: prepared in {folder}")
+        manifest = record_manifest(name, config.data_bytes)
+        print(
+            f"{name}: prepared in {prepared_dir(name, config.data_bytes)}; described in {manifest}"
+        )
     return 0
 
 
@@ -72,8 +96,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     verb = "reused" if result.reused else "wrote"
     print(f"{verb} {result.path}")
     print(
-        f"status {s['status']}, final train loss {s['final_train_loss']}, "
-        f"best val loss {s['best_val_loss']}, val bpc {s['final_val_bpc']}"
+        f"status {s['status']}, final train loss {_loss(s['final_train_loss'])}, "
+        f"best val loss {_loss(s['best_val_loss'])}, val bpc {_loss(s['final_val_bpc'])}"
     )
     return 0 if s["status"] == "ok" else 1
 
@@ -91,7 +115,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         progress=False if args.quiet else None,
     )
     counts = table["status"].value_counts().to_dict()
-    print(f"{len(table)} runs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    statuses = sorted(counts.items(), key=lambda item: (item[0] != "ok", item[0]))
+    print(f"{len(table)} runs: " + ", ".join(f"{n} {status}" for status, n in statuses))
+    n_failed = counts.get("failed", 0)
+    n_trained = int(table["trained"].sum())
+    print(
+        f"{n_trained} trained, {len(table) - n_trained - n_failed} reused from the store, "
+        f"{n_failed} failed" + (" (not recorded: the next sweep tries again)" if n_failed else "")
+    )
     for row in table[table["status"] == "failed"].itertuples():
         print(f"failed {row.run_id}: {row.error}")
     print(f"records in {paths.results_dir()}")
@@ -122,13 +153,22 @@ def _cmd_book(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command(commands: argparse._SubParsersAction, name: str, what: str) -> argparse.ArgumentParser:
+    """A subcommand that ``what`` describes, in its parent's help and its own."""
+    parser = commands.add_parser(name, help=what, formatter_class=HelpFormatter)
+    parser.description = f"{parser.prog}: {what}."
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gni", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="gni", description=DESCRIPTION, epilog=EXAMPLES, formatter_class=HelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    data = commands.add_parser("data", help="fetch, verify and prepare datasets")
+    data = _command(commands, "data", "fetch, verify and prepare datasets")
     data_commands = data.add_subparsers(dest="data_command", required=True)
-    prep = data_commands.add_parser("prepare", help="fetch and tokenise a dataset")
+    prep = _command(data_commands, "prepare", "fetch and tokenise a dataset")
     prep.add_argument("--dataset", required=True, help=f"{' | '.join(DATASETS)} | all")
     prep.add_argument(
         "--profile",
@@ -136,13 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"{' | '.join(PROFILES)}: decides how much of the text is used",
     )
     prep.set_defaults(func=_cmd_data_prepare)
-    info = data_commands.add_parser("info", help="where the data is and what is prepared")
+    info = _command(data_commands, "info", "where the data is and what is prepared")
     info.set_defaults(func=_cmd_data_info)
 
-    tr = commands.add_parser("train", help="train one run and record it in the results store")
+    tr = _command(commands, "train", "train one run and record it in the results store")
     tr.add_argument("--dataset", required=True, help=" | ".join(DATASETS))
     tr.add_argument("--profile", default="cpu", help=" | ".join(PROFILES))
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--seed", type=int, default=0, help="seeds init, batches, dropout and noise")
     tr.add_argument(
         "--set",
         action="append",
@@ -161,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_cmd_train)
 
-    sw = commands.add_parser("sweep", help="train a grid of runs (what the store lacks)")
+    sw = _command(commands, "sweep", "train a grid of runs (what the store lacks)")
     sw.add_argument("grid", help="a grid YAML file (see gni.sweep)")
     sw.add_argument("--executor", default="local", help="local | dask")
     sw.add_argument(
@@ -180,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
     sw.set_defaults(func=_cmd_sweep)
 
-    bk = commands.add_parser("book", help="execute every chapter with papermill, build the book")
+    bk = _command(commands, "book", "execute every chapter with papermill, build the book")
     bk.add_argument("--profile", default="cpu", help="smoke | cpu | paper, for every chapter")
     bk.add_argument(
         "-p",

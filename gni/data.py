@@ -269,6 +269,23 @@ def _local_sources(dataset: Dataset) -> list[tuple[Source, Path]]:
     return found
 
 
+def at_hand(name: str, n_bytes: int | None = None) -> bool:
+    """True when the data folder or the mirror holds what ``fetch`` needs (no network)."""
+    dataset = get_dataset(name)
+    needed = dataset.text_bytes if n_bytes is None else n_bytes
+    return any(s.kind == "zip" or s.size >= needed for s, _ in _local_sources(dataset))
+
+
+def reachable(name: str, timeout_s: float = 5.0) -> bool:
+    """True when the dataset's canonical URL answers a HEAD request within ``timeout_s``."""
+    request = urllib.request.Request(get_dataset(name).url, method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s):
+            return True
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError):
+        return False
+
+
 def fetch(name: str, n_bytes: int | None = None) -> Path:
     """A verified local file whose first ``n_bytes`` (None: all) are the dataset's text.
 
@@ -294,23 +311,37 @@ def fetch(name: str, n_bytes: int | None = None) -> Path:
     try:
         download(dataset.url, download_path, dataset.download)
     except GniError as e:
-        excerpts = [s for s, _ in local if s.kind == "excerpt"]
-        have = (
-            f"only the excerpt {excerpts[0].filename} ({excerpts[0].size:,} bytes) is at hand"
-            if excerpts
-            else "no copy is at hand"
-        )
-        raise GniError(
-            f"{name}: this needs the first {needed:,} bytes, but {have}, and {e}. "
-            f"Download {dataset.url} (sha256 {dataset.download.sha256}) and put "
-            f"{dataset.download.filename} in {paths.data_dir() / name} or in the "
-            "GNI_DATA_MIRROR folder."
-        ) from None
+        raise GniError(_not_at_hand(dataset, needed, local, e)) from None
     if dataset.download.kind == "zip":
         target = _extract(download_path, dataset.download.member or name, target, dataset.full_text)
         download_path.unlink()
         return target
     return download_path
+
+
+def _not_at_hand(
+    dataset: Dataset, needed: int, local: list[tuple[Source, Path]], error: GniError
+) -> str:
+    """What was looked for, where (absolute paths), why it failed, and how to fix it."""
+    mirror = paths.data_mirror()
+    if mirror is None:
+        mirror_text = "GNI_DATA_MIRROR is not set"
+    else:
+        missing = "" if mirror.is_dir() else ", which does not exist"
+        mirror_text = f"GNI_DATA_MIRROR={mirror}{missing}"
+    excerpts = [s for s, _ in local if s.kind == "excerpt"]
+    have = (
+        f"only the excerpt {excerpts[0].filename} ({excerpts[0].size:,} bytes) is at hand"
+        if excerpts
+        else "no copy is at hand"
+    )
+    usable = [s.filename for s in dataset.sources if s.size >= needed or s.kind == "zip"]
+    return (
+        f"dataset {dataset.name}: the first {needed:,} bytes are needed, but {have} "
+        f"(looked in {paths.data_dir() / dataset.name}; {mirror_text}), and {error}. "
+        f"Fix: set GNI_DATA_MIRROR to a folder holding {' or '.join(usable)}, or connect "
+        f"to the network ({dataset.url}, sha256 {dataset.download.sha256})."
+    )
 
 
 def split_sizes(dataset: Dataset, n: int) -> dict[str, int]:
@@ -324,6 +355,43 @@ def split_sizes(dataset: Dataset, n: int) -> dict[str, int]:
 def prepared_dir(name: str, n_bytes: int | None) -> Path:
     tag = "full" if n_bytes is None else f"first_{n_bytes}"
     return paths.data_dir() / name / "prepared" / tag
+
+
+def _manifest_path(name: str, n_bytes: int | None) -> Path:
+    return paths.results_dir() / "datasets" / f"{name}-{prepared_dir(name, n_bytes).name}.json"
+
+
+def record_manifest(name: str, n_bytes: int | None = None) -> Path:
+    """Prepare the data and record its ``meta.json`` in the results store; returns the file.
+
+    The manifest (vocabulary, split sizes, digest of the text) is small and committed
+    with the run records, so pages that describe the data (the setup chapter) need
+    neither the data nor the network. ``gni data prepare`` writes it.
+    """
+    meta = json.loads((prepare(name, n_bytes) / "meta.json").read_text())
+    path = _manifest_path(name, n_bytes)
+    if path.is_file() and json.loads(path.read_text()) == meta:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _temporary_file(path.parent, path.name) as tmp:
+        tmp.write_text(json.dumps(meta, indent=1) + "\n")
+        tmp.chmod(0o644)
+        os.replace(tmp, path)
+    return path
+
+
+def describe(name: str, n_bytes: int | None = None) -> dict:
+    """What ``prepare(name, n_bytes)`` finds: vocab, vocab_size, splits, text_sha256.
+
+    Read from the manifest in the results store when it is there (no data needed, see
+    :func:`record_manifest`); otherwise the data is prepared, which needs a local copy
+    or the network.
+    """
+    get_dataset(name)
+    path = _manifest_path(name, n_bytes)
+    if path.is_file():
+        return json.loads(path.read_text())
+    return json.loads((prepare(name, n_bytes) / "meta.json").read_text())
 
 
 def prepare(name: str, n_bytes: int | None = None) -> Path:

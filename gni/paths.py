@@ -7,12 +7,27 @@ checkout (when gni runs from one) or in ``~/.cache/gni`` (when gni is pip-instal
 - ``GNI_DATA_MIRROR``: a folder of dataset files tried before the network (read only).
 - ``GNI_RESULTS_DIR``: the results store, one folder per run (committed in the book).
 - ``GNI_CHECKPOINT_DIR``: checkpoints for resuming runs (never committed).
+
+A relative path means relative to the directory where it was set: the working directory
+of the process that first imports gni. :func:`export_absolute` rewrites such values in
+``os.environ`` as absolute paths, so that every process gni starts (papermill kernels,
+which run in ``notebooks/``; sweep workers) finds the same folders.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+VARIABLES = ("GNI_DATA_DIR", "GNI_DATA_MIRROR", "GNI_RESULTS_DIR", "GNI_CHECKPOINT_DIR")
+
+
+def export_absolute() -> None:
+    """Make every relative ``GNI_*`` path in ``os.environ`` absolute (against the cwd)."""
+    for variable in VARIABLES:
+        value = os.environ.get(variable)
+        if value and not Path(value).expanduser().is_absolute():
+            os.environ[variable] = str(Path.cwd() / Path(value).expanduser())
 
 
 def home() -> Path:
@@ -25,7 +40,7 @@ def home() -> Path:
 
 def _from_env(variable: str, default: str) -> Path:
     value = os.environ.get(variable)
-    return Path(value).expanduser() if value else home() / default
+    return Path(value).expanduser().absolute() if value else home() / default
 
 
 def data_dir() -> Path:
@@ -41,6 +56,6 @@ def checkpoint_dir() -> Path:
 
 
 def data_mirror() -> Path | None:
-    """The mirror folder, or None when ``GNI_DATA_MIRROR`` is unset or empty."""
+    """The mirror folder (absolute), or None when ``GNI_DATA_MIRROR`` is unset or empty."""
     value = os.environ.get("GNI_DATA_MIRROR")
-    return Path(value).expanduser() if value else None
+    return Path(value).expanduser().absolute() if value else None

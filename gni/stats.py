@@ -60,6 +60,28 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Estimate:
     return Estimate(mean, mean - half, mean + half, n)
 
 
+def prediction_interval(
+    values: Sequence[float], new_draws: int = 1, confidence: float = 0.95
+) -> Estimate:
+    """Where the mean of ``new_draws`` more values from the same distribution falls.
+
+    Normal model, Student t with n - 1 degrees of freedom:
+    ``mean ± t * s * sqrt(1/new_draws + 1/n)``. Unlike :func:`mean_ci`, which bounds the
+    mean of ``values``, this bounds a new result such as another lab's single run (or
+    its mean over a few seeds).
+    """
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    n = len(x)
+    if n < 2:
+        return Estimate(float(x.mean()) if n else math.nan, math.nan, math.nan, n)
+    mean = float(x.mean())
+    half = float(
+        stats.t.ppf(0.5 + confidence / 2, n - 1) * x.std(ddof=1) * math.sqrt(1 / new_draws + 1 / n)
+    )
+    return Estimate(mean, mean - half, mean + half, n)
+
+
 def paired_comparison(
     baseline: Sequence[float], treatment: Sequence[float], confidence: float = 0.95
 ) -> PairedComparison:
@@ -109,3 +131,24 @@ def curve_band(
             }
         )
     return pd.DataFrame(rows)
+
+
+def paired_differences(
+    curves: pd.DataFrame,
+    y: str,
+    between: str,
+    baseline: str,
+    pair_by: Sequence[str] = ("dataset", "seed", "iter"),
+) -> pd.DataFrame:
+    """Per pair, ``y`` of each treatment minus ``y`` of the baseline.
+
+    Rows are matched on ``pair_by`` (a run and its baseline share dataset, seed and
+    evaluation step); returns columns ``*pair_by, between, difference`` for every
+    ``between`` value other than ``baseline``. Pairs without a baseline are dropped.
+    """
+    keys = list(pair_by)
+    base = curves[curves[between] == baseline][[*keys, y]].rename(columns={y: "_base"})
+    treated = curves[curves[between] != baseline][[*keys, between, y]]
+    merged = treated.merge(base, on=keys, how="inner", validate="many_to_one")
+    merged["difference"] = merged[y] - merged["_base"]
+    return merged[[*keys, between, "difference"]].reset_index(drop=True)

@@ -15,6 +15,9 @@ Checkpoints (every ``checkpoint_interval`` steps, at evaluation points) hold the
 model, the optimizer, the noise state, every generator state and the curves so far;
 a run resumed from one continues bit for bit on CPU. A non-finite loss stops the run
 and records it with status ``diverged``.
+
+On the CPU, a run measured to need more than ``WARN_SECONDS`` prints one warning line
+on stderr within its first few batches (:class:`CpuTimeCheck`).
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ import math
 import os
 import platform
 import resource
+import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +49,8 @@ from gni.results import ResultsStore
 from gni.schedules import make_schedule
 
 LN2 = math.log(2.0)
+WARN_SECONDS = 3600.0  # a CPU run measured to need longer than this gets a warning
+TIMED = 3  # steps (and forward passes) timed for that estimate, after one to warm up
 
 
 @dataclass
@@ -226,17 +233,23 @@ class Run:
         return loss_value
 
     @torch.no_grad()
-    def estimate_loss(self, split: str) -> float:
-        """Mean loss over ``eval_iters`` batches, the same batches at every evaluation."""
+    def estimate_loss(self, split: str, on_batch: Callable[[float], None] | None = None) -> float:
+        """Mean loss over ``eval_iters`` batches, the same batches at every evaluation.
+
+        ``on_batch`` receives the seconds each batch took (batch and forward pass).
+        """
         c = self.config
         generator = _generator(c.seed, f"eval/{split}")
         self.model.eval()
         total = 0.0
         for _ in range(c.eval_iters):
+            t0 = time.perf_counter()
             x, y = self.data.get_batch(split, c.batch_size, c.block_size, generator, self.device)
             with self._autocast():
                 _, loss = self.model(x, y)
             total += loss.item()
+            if on_batch is not None:
+                on_batch(time.perf_counter() - t0)
         self.model.train()
         return total / c.eval_iters
 
@@ -254,12 +267,15 @@ class Run:
         self.model.train()
         return total / count
 
-    def evaluate(self, wall_seconds: float) -> dict[str, Any]:
+    def evaluate(
+        self, wall_seconds: float, on_batch: Callable[[float], None] | None = None
+    ) -> dict[str, Any]:
+        """Record a row of the curves; ``on_batch`` as in :meth:`estimate_loss`."""
         steps = self.interval["steps"]
         row = {
             "iter": self.iter,
-            "train_loss": self.estimate_loss("train"),
-            "val_loss": self.estimate_loss("val"),
+            "train_loss": self.estimate_loss("train", on_batch),
+            "val_loss": self.estimate_loss("val", on_batch),
             "lr": lr_at(self.config, self.iter),
             "sigma": self.noise.schedule(self.iter),
             "grad_norm": self.interval["grad_norm"] / steps if steps else math.nan,
@@ -270,6 +286,92 @@ class Run:
         self.rows.append(row)
         self.interval = {"grad_norm": 0.0, "noise_ratio": 0.0, "steps": 0}
         return row
+
+
+def evaluations_after(config: RunConfig, it: int) -> int:
+    """Evaluations still to come after step ``it``: every ``eval_interval`` steps and at the end."""
+    c = config
+    last = 1 if c.max_iters % c.eval_interval else 0
+    return c.max_iters // c.eval_interval - it // c.eval_interval + last
+
+
+def gpu_advice(profile: str) -> str:
+    """What training this profile on a CUDA GPU takes, given this machine's PyTorch."""
+    if torch.cuda.is_available():
+        how = "this machine has one: pass --device cuda (or auto)"
+    elif torch.version.cuda is None:
+        how = "install PyTorch's CUDA build (this one is CPU-only) and pass --device cuda (or auto)"
+    else:
+        how = "run it where PyTorch finds one (it finds none here), with --device cuda (or auto)"
+    what = "the paper profile is meant for a CUDA GPU" if profile == "paper" else "on a CUDA GPU"
+    return f"{what}: {how}"
+
+
+class CpuTimeCheck:
+    """Warns once, on stderr, when a CPU run is measured to need more than ``WARN_SECONDS``.
+
+    The first evaluation's batches give a lower bound at once (a step costs more than
+    the forward pass of its batch): the fastest of batches 2 to ``TIMED + 1``. The steps
+    of this call then give an estimate: the median of steps 2 to ``TIMED + 1``. (The
+    first batch and step warm up.) Each method takes the seconds one batch or step took.
+    """
+
+    def __init__(self, config: RunConfig, first_iter: int) -> None:
+        self.config = config
+        self.first_iter = first_iter  # the step this call of train() started from
+        self.batch_seconds: list[float] = []
+        self.step_seconds: list[float] = []
+        self.warned = False
+
+    def eval_batch(self, seconds: float) -> None:
+        """Time one batch of the first evaluation (its forward pass), in seconds."""
+        if len(self.batch_seconds) > TIMED:
+            return
+        self.batch_seconds.append(seconds)
+        if len(self.batch_seconds) == TIMED + 1:
+            c = self.config
+            per_batch = min(self.batch_seconds[1:])
+            steps, evals = c.max_iters - self.first_iter, evaluations_after(c, self.first_iter)
+            self._warn(
+                (steps + evals * 2 * c.eval_iters) * per_batch,
+                "more than",
+                f"{steps:,} steps and {evals:,} evaluations of {2 * c.eval_iters:,} batches, "
+                f"each batch's forward pass measured at {per_batch:.3g} s and a step costing more",
+            )
+
+    def step(self, seconds: float, done: int) -> None:
+        """Time the step that brought the run to ``done`` steps, in seconds."""
+        if len(self.step_seconds) > TIMED:
+            return
+        self.step_seconds.append(seconds)
+        if len(self.step_seconds) == TIMED + 1:
+            c = self.config
+            per_step = statistics.median(self.step_seconds[1:])
+            steps, evals = c.max_iters - done, evaluations_after(c, done)
+            if len(self.batch_seconds) > TIMED:
+                per_eval = 2 * c.eval_iters * min(self.batch_seconds[1:])
+                self._warn(
+                    steps * per_step + evals * per_eval,
+                    "about",
+                    f"{steps:,} steps at {per_step:.3g} s/step and {evals:,} evaluations "
+                    f"at {per_eval:.3g} s each, measured",
+                )
+            else:  # no first evaluation measured (a resumed run, or eval_iters=1)
+                self._warn(
+                    steps * per_step,
+                    "more than",
+                    f"{steps:,} steps at {per_step:.3g} s/step, measured; evaluations not counted",
+                )
+
+    def _warn(self, seconds: float, qualifier: str, basis: str) -> None:
+        if self.warned or seconds <= WARN_SECONDS:
+            return
+        self.warned = True
+        tqdm.write(
+            f"gni: warning: on the CPU this run needs {qualifier} {seconds / 3600:,.1f} hours "
+            f"({basis}); {gpu_advice(self.config.profile)}",
+            file=sys.stderr,
+        )
 
 
 def _save_atomic(obj: Any, path: Path) -> None:
@@ -350,8 +452,9 @@ def train(
     )
     started = time.perf_counter() - (run.rows[-1]["wall_s"] if run.rows else 0.0)
     status, last_checkpoint = "ok", run.iter
+    clock = CpuTimeCheck(config, run.iter) if device == "cpu" else None
     if not run.rows:
-        run.evaluate(0.0)
+        run.evaluate(0.0, clock.eval_batch if clock is not None else None)
     while run.iter < config.max_iters:
         if stop_at is not None and run.iter >= stop_at:
             break
@@ -360,7 +463,10 @@ def train(
         if not math.isfinite(loss):
             status = "diverged"
             break
-        run.train_seconds += time.perf_counter() - t0
+        step_seconds = time.perf_counter() - t0
+        run.train_seconds += step_seconds
+        if clock is not None:
+            clock.step(step_seconds, run.iter)
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{run.tokens / run.train_seconds:,.0f}")
         if run.iter % config.eval_interval == 0 or run.iter == config.max_iters:

@@ -1,6 +1,7 @@
 """Every test gets its own results and checkpoint folders; prepared data is shared.
 
-Real datasets are read through GNI_DATA_MIRROR (set by .ci/run) or downloaded.
+The tests read the real datasets, through GNI_DATA_MIRROR (set by .ci/run) or from
+their canonical URLs. Without either, the session stops at once with one message.
 """
 
 from __future__ import annotations
@@ -11,6 +12,46 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from gni import paths
+from gni.config import profile_config
+from gni.data import DATASETS, at_hand, reachable
+
+
+def missing_data() -> str | None:
+    """Why the tests cannot get the data they read, or None when they can.
+
+    The tests start from an empty data folder, so only the mirror and the network count.
+    """
+    data_dir = os.environ.get("GNI_DATA_DIR")
+    os.environ["GNI_DATA_DIR"] = os.devnull  # an empty data folder for the check
+    try:
+        missing = [
+            name
+            for name in DATASETS
+            if not all(at_hand(name, profile_config(name, p).data_bytes) for p in ("smoke", "cpu"))
+        ]
+    finally:
+        if data_dir is None:
+            del os.environ["GNI_DATA_DIR"]
+        else:
+            os.environ["GNI_DATA_DIR"] = data_dir
+    if not missing or all(reachable(name) for name in missing):
+        return None
+    mirror = paths.data_mirror()
+    where = f"GNI_DATA_MIRROR={mirror} does not hold them" if mirror else "GNI_DATA_MIRROR is unset"
+    return (
+        f"the tests read the real datasets, but {', '.join(missing)} are not at hand "
+        f"({where}) and their download hosts cannot be reached. Set GNI_DATA_MIRROR to a "
+        "folder holding the files (CI uses ../shared/data), or run the tests with network "
+        "access; `gni data info` lists the files."
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    reason = missing_data()
+    if reason:
+        raise pytest.UsageError(reason)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,9 @@
 `jupyter-book build -W`, and the rendered pages in headless Chromium."""
 
 import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import papermill
@@ -19,6 +21,7 @@ CHAPTER_KEYS = {
     "01_reproduce": {
         "fig_train",
         "fig_val",
+        "fig_val_diff",
         "table1",
         "paper_table",
         "verdict",
@@ -31,22 +34,39 @@ CHAPTER_KEYS = {
 
 def _copy_book(destination: Path) -> Path:
     destination.mkdir()
-    for name in ("_config.yml", "_toc.yml", "notebooks"):
+    for name in ("_config.yml", "_toc.yml", ".gitignore", "_static", "notebooks"):
         source = ROOT / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, destination / name)
     shutil.copytree(ROOT / "book", destination / "book", ignore=shutil.ignore_patterns("executed"))
     return destination
 
 
+def _git(root: Path, *args: str) -> str:
+    command = ["git", "-c", "user.name=test", "-c", "user.email=test@localhost", *args]
+    return subprocess.run(command, cwd=root, check=True, capture_output=True, text=True).stdout
+
+
 @pytest.fixture(scope="module")
-def smoke_book(tmp_path_factory: pytest.TempPathFactory, shared_data_dir: Path) -> Path:
-    """The whole book built with the smoke profile, in a copy of the sources."""
+def smoke_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The whole book built with the smoke profile, in a copy of the sources.
+
+    As a user would run it: the results store is the copy's own results/, the data
+    folder starts empty, and GNI_DATA_MIRROR is a path relative to the directory
+    where it is set (chapters then run in notebooks/). A failed chapter's copy from an
+    earlier build lies in _build/failed/.
+    """
     tmp = tmp_path_factory.mktemp("book")
+    root = _copy_book(tmp / "src")
+    stale = root / "_build" / "failed" / "01_reproduce.ipynb"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("an earlier failure")
+    mirror = Path(os.environ["GNI_DATA_MIRROR"]).resolve()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GNI_DATA_DIR", str(shared_data_dir))
-        mp.setenv("GNI_RESULTS_DIR", str(tmp / "results"))
-        mp.setenv("GNI_CHECKPOINT_DIR", str(tmp / "checkpoints"))
-        root = _copy_book(tmp / "src")
+        mp.chdir(tmp)
+        mp.setenv("GNI_DATA_MIRROR", os.path.relpath(mirror, tmp))
+        mp.setenv("GNI_DATA_DIR", "data")
+        mp.setenv("GNI_RESULTS_DIR", "src/results")
+        mp.setenv("GNI_CHECKPOINT_DIR", "checkpoints")
         build_book(root, profile="smoke", parameters={"n_seeds": 2})
     return root
 
@@ -77,9 +97,52 @@ def test_smoke_book_glues_every_value_and_figure(smoke_book: Path):
         glued = _glued(smoke_book / "book" / "executed" / f"{name}.ipynb")
         assert keys <= set(glued), f"{name}: missing {keys - set(glued)}"
     chapter = _glued(smoke_book / "book" / "executed" / "01_reproduce.ipynb")
-    for figure in ("fig_train", "fig_val"):
-        assert len(chapter[figure]["application/papermill.record/image/png"]) > 10_000
+    for figure in ("fig_train", "fig_val", "fig_val_diff"):
+        assert len(chapter[figure]["image/png"]) > 10_000  # displayed, not only glued
     assert chapter["n_seeds"]["application/papermill.record/text/plain"] == "2"
+
+
+def test_a_good_build_clears_an_earlier_failure(smoke_book: Path):
+    assert not (smoke_book / "_build" / "failed").exists()
+
+
+def test_the_data_came_through_the_relative_mirror(smoke_book: Path):
+    for name in ("shakespeare_char", "enwik8", "text8"):  # read from inside notebooks/
+        assert (smoke_book.parent / "data" / name / "prepared").is_dir(), name
+
+
+def test_executed_chapters_show_figures_and_tables_outside_the_book(smoke_book: Path):
+    """As in JupyterLab or after a papermill rerun: nbconvert renders the notebook alone."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter()
+    chapter = nbformat.read(smoke_book / "book" / "executed" / "01_reproduce.ipynb", 4)
+    html, _ = exporter.from_notebook_node(chapter)
+    assert html.count('src="data:image/png;base64,') >= 3  # Figures 1-3
+    assert 'id="T_table-1"' in html and "GNI \u2212 baseline [95% CI]" in html  # Table 1
+    assert 'id="T_table-2"' in html
+    setup = nbformat.read(smoke_book / "book" / "executed" / "00_setup.ipynb", 4)
+    html, _ = exporter.from_notebook_node(setup)
+    for table in ("model-card", "hyperparameters", "provenance", "splits"):
+        assert f'id="T_{table}"' in html, table
+
+
+def test_a_rebuild_leaves_git_status_clean(smoke_book: Path, tmp_path: Path):
+    """Executed notebooks do not change when nothing changed; smoke runs stay untracked."""
+    root = tmp_path / "src"
+    shutil.copytree(smoke_book, root, ignore=shutil.ignore_patterns("_build"))
+    _git(root, "init", "-q")
+    status = _git(root, "status", "--porcelain", "--untracked-files=all")
+    assert "-smoke-" not in status and "results/" not in status
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "first build")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GNI_DATA_DIR", str(smoke_book.parent / "data"))
+        mp.setenv("GNI_RESULTS_DIR", str(root / "results"))
+        mp.setenv("GNI_CHECKPOINT_DIR", str(smoke_book.parent / "checkpoints"))
+        build_book(root, profile="smoke", parameters={"n_seeds": 2})
+    assert _git(root, "status", "--porcelain", "--untracked-files=all") == ""
 
 
 def test_smoke_book_renders_every_page(smoke_book: Path):
@@ -94,9 +157,12 @@ def test_smoke_book_renders_every_page(smoke_book: Path):
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("n_seeds", 0, "parameter n_seeds=0 is out of range; allowed: an integer >= 2"),
-        ("datasets", "wiki", "parameter datasets='wiki': unknown dataset"),
-        ("profile", "gpu", "parameter profile='gpu' is not allowed; choose one of smoke, cpu"),
+        ("n_seeds", 0, "parameter n_seeds=0 is out of range; allowed: >= 2"),
+        ("n_seeds", "three", "parameter n_seeds='three' must be of type int"),
+        ("n_seeds", 2.5, "parameter n_seeds=2.5 must be of type int"),
+        ("n_seed", 3, "parameter(s) n_seed are not parameters of this chapter"),
+        ("datasets", "wiki", "parameter datasets='wiki' is out of range; allowed: a comma"),
+        ("profile", "gpu", "parameter profile='gpu' is out of range; allowed: one of smoke, cpu"),
     ],
 )
 def test_bad_parameter_fails_in_the_cell_after_the_parameters(name, value, message, tmp_path):
@@ -142,17 +208,57 @@ def test_failing_chapter_stops_the_build_and_keeps_the_old_output(tmp_path, monk
 def test_unknown_book_parameter_is_rejected(tmp_path):
     with pytest.raises(GniError, match=r"parameter\(s\) \['n_seed'\] are declared by no chapter"):
         build_book(_copy_book(tmp_path / "src"), parameters={"n_seed": 2})
+    with pytest.raises(GniError, match=r"declared by no chapter of 00_setup; they take"):
+        build_book(_copy_book(tmp_path / "src2"), parameters={"n_seeds": 2}, only=["00_setup"])
+
+
+def test_book_parameter_of_the_wrong_type_is_rejected_before_anything_runs(tmp_path):
+    root = _copy_book(tmp_path / "src")
+    with pytest.raises(GniError, match=r"parameter n_seeds='three' must be of type int"):
+        build_book(root, parameters={"n_seeds": "three"})
+    assert not (root / "book" / "executed").exists()
 
 
 CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
+PAGES = {  # page: figures it shows
+    "book/intro.html": 0,
+    "book/method.html": 0,
+    "book/executed/00_setup.html": 0,
+    "book/executed/01_reproduce.html": 3,
+    "book/reproduce.html": 0,
+    "book/references.html": 0,
+}
+# the right edge of every table's scrolling box (the table itself, or the nearest
+# ancestor that scrolls sideways), and the page's own width
+_LAYOUT = """
+const scroller = el => {
+  for (let e = el; e && e !== document.body; e = e.parentElement) {
+    const o = getComputedStyle(e).overflowX;
+    if (o === 'auto' || o === 'scroll') return e;
+  }
+  return el;
+};
+return {
+  page: document.documentElement.scrollWidth,
+  tables: Array.from(document.querySelectorAll('table'))
+    .map(t => scroller(t).getBoundingClientRect().right),
+  images: Array.from(document.images).filter(i => i.src.endsWith('.png'))
+    .map(i => i.complete ? i.naturalWidth : 0),
+  raw_roles: document.body.innerText.includes('{glue'),
+};
+"""
 
 
 @pytest.mark.skipif(
     not (CHROMIUM and CHROMEDRIVER),
     reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
 )
-def test_pages_render_with_their_figures_in_headless_chromium(smoke_book: Path):
+def test_every_page_fits_phone_and_desktop_widths_in_headless_chromium(smoke_book: Path):
+    """Each page at 1400 and 390 px: figures load, no table or page overflows the window.
+
+    Full-page screenshots are saved under _build/screenshots/ for a reader to review.
+    """
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.support.ui import WebDriverWait
@@ -168,32 +274,41 @@ def test_pages_render_with_their_figures_in_headless_chromium(smoke_book: Path):
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
-        "--window-size=1280,2400",
+        "--hide-scrollbars",
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     html = smoke_book / "_build" / "html"
+    shots = smoke_book / "_build" / "screenshots"
+    shots.mkdir(exist_ok=True)
     try:
-        for page, min_images in (("index.html", 0), ("book/executed/01_reproduce.html", 2)):
-            driver.get((html / page).as_uri())
-            # index.html redirects to the intro; wait for the page and its images
-            WebDriverWait(driver, 20).until(
-                lambda d: (
-                    d.title
-                    and d.execute_script("return document.readyState") == "complete"
-                    and all(
-                        d.execute_script("return Array.from(document.images).map(i => i.complete)")
+        driver.get((html / "index.html").as_uri())  # redirects to the intro
+        WebDriverWait(driver, 20).until(lambda d: "intro" in d.current_url)
+        for width in (1400, 390):
+            for page, n_figures in PAGES.items():
+                driver.set_window_size(width, 900)
+                driver.get((html / page).as_uri())
+                WebDriverWait(driver, 20).until(
+                    lambda d: (
+                        d.execute_script("return document.readyState") == "complete"
+                        and all(
+                            d.execute_script(
+                                "return Array.from(document.images).map(i => i.complete)"
+                            )
+                        )
                     )
                 )
-            )
-            widths = driver.execute_script(
-                "return Array.from(document.images).filter(i => i.src.endsWith('.png'))"
-                ".map(i => i.complete ? i.naturalWidth : 0)"
-            )
-            assert len(widths) >= min_images and all(w > 0 for w in widths), (page, widths)
-            assert "Gradient noise injection" in driver.title
-            shot = html.parent / f"screenshot_{Path(page).stem}.png"
-            driver.save_screenshot(str(shot))
-            assert shot.stat().st_size > 10_000
+                assert "Gradient noise injection" in driver.title
+                layout = driver.execute_script(_LAYOUT)
+                where = (page, width, layout)
+                assert len(layout["images"]) >= n_figures and all(layout["images"]), where
+                assert layout["page"] <= width + 1, where
+                assert all(right <= width + 1 for right in layout["tables"]), where
+                assert not layout["raw_roles"], where
+                height = driver.execute_script("return document.documentElement.scrollHeight")
+                driver.set_window_size(width, min(height, 16000))
+                shot = shots / f"{Path(page).stem}-{width}.png"
+                driver.save_screenshot(str(shot))
+                assert shot.stat().st_size > 10_000
     finally:
         driver.quit()

@@ -3,6 +3,7 @@ import http.server
 import io
 import json
 import os
+import shutil
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -13,7 +14,18 @@ import pytest
 import torch
 
 from gni import GniError
-from gni.data import DATASETS, Dataset, Source, TokenData, download, fetch, prepare, split_sizes
+from gni.data import (
+    DATASETS,
+    Dataset,
+    Source,
+    TokenData,
+    describe,
+    download,
+    fetch,
+    prepare,
+    record_manifest,
+    split_sizes,
+)
 from tests.conftest import files_under
 
 TEXT = b"the quick brown fox jumps over the lazy dog\n" * 500  # 22,000 bytes
@@ -146,11 +158,50 @@ def test_whole_text_needs_more_than_the_excerpt(tiny, tmp_path, monkeypatch, ser
     monkeypatch.setitem(DATASETS, "tiny", _tiny_dataset(f"{server}/missing/tiny.zip"))
     with pytest.raises(
         GniError,
-        match=r"needs the first 22,000 bytes, but only the excerpt "
+        match=r"dataset tiny: the first 22,000 bytes are needed, but only the excerpt "
         r"tiny_first_8000_bytes \(8,000 bytes\) is at hand",
     ):
         fetch("tiny")
     assert files_under(tmp_path / "data") == []
+
+
+def test_missing_data_names_the_dataset_the_absolute_mirror_and_the_fix(
+    tiny, tmp_path, monkeypatch, server
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GNI_DATA_MIRROR", "no/such/mirror")  # relative, as a user types it
+    monkeypatch.setitem(DATASETS, "tiny", _tiny_dataset(f"{server}/missing/tiny.zip"))
+    with pytest.raises(GniError) as error:
+        fetch("tiny", 5000)
+    message = str(error.value)
+    assert message.startswith("dataset tiny: the first 5,000 bytes are needed, but no copy")
+    assert f"GNI_DATA_MIRROR={tmp_path / 'no/such/mirror'}, which does not exist" in message
+    fix = "Fix: set GNI_DATA_MIRROR to a folder holding tiny.zip or tiny or tiny_first_8000_bytes"
+    assert fix in message
+    assert f"connect to the network ({server}/missing/tiny.zip" in message
+    assert files_under(tmp_path / "data") == []
+
+
+def test_the_manifest_describes_the_data_without_it(tiny, tmp_path):
+    manifest = record_manifest("tiny", 5000)
+    assert manifest == tmp_path / "results" / "datasets" / "tiny-first_5000.json"
+    meta = json.loads((prepare("tiny", 5000) / "meta.json").read_text())
+    assert json.loads(manifest.read_text()) == meta
+    assert record_manifest("tiny", 5000) == manifest  # unchanged the second time
+    shutil.rmtree(tmp_path / "data")  # no data, no mirror, no network needed
+    assert describe("tiny", 5000) == meta
+    assert describe("tiny", 5000)["vocab_size"] == len(set(TEXT[:5000]))
+
+
+def test_training_data_leaves_no_manifest_behind(tiny, tmp_path):
+    prepare("tiny", 5000)  # what a run does: the results store gets no file
+    assert files_under(tmp_path / "results") == []
+
+
+def test_describe_without_manifest_or_data_fails_fast_naming_the_dataset(tiny, monkeypatch, server):
+    monkeypatch.setitem(DATASETS, "tiny", _tiny_dataset(f"{server}/missing/tiny.zip"))
+    with pytest.raises(GniError, match=r"^dataset tiny: the first 5,000 bytes are needed"):
+        describe("tiny", 5000)
 
 
 def test_corrupt_file_in_the_mirror_is_an_error_naming_the_digests(tiny, tmp_path, monkeypatch):

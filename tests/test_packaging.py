@@ -8,8 +8,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _pins(text: str) -> dict[str, str]:
+    """name -> version, names normalised as pip does (case, and - _ . alike)."""
     return {
-        m[1].lower(): m[2] for m in re.finditer(r"^\s*-?\s*([A-Za-z0-9_.\-]+)==(\S+)", text, re.M)
+        re.sub(r"[-_.]+", "-", m[1]).lower(): m[2]
+        for m in re.finditer(r"^\s*-?\s*([A-Za-z0-9_.\-]+)==(\S+)", text, re.M)
     }
 
 
@@ -30,7 +32,7 @@ def test_every_declared_dependency_is_locked():
         d for ds in project["optional-dependencies"].values() for d in ds
     ]
     for requirement in declared:
-        name = re.split(r"[<>=\[ ]", requirement, maxsplit=1)[0].lower()
+        name = re.sub(r"[-_.]+", "-", re.split(r"[<>=\[ ]", requirement, maxsplit=1)[0]).lower()
         assert name in lock, f"{name} is declared in pyproject.toml but not in requirements.lock"
     assert lock["torch"] == "2.13.0"
     assert lock["jupyter-book"].startswith("1.")

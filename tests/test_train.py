@@ -1,5 +1,6 @@
 import dataclasses
 import math
+import re
 
 import pytest
 import torch
@@ -8,7 +9,16 @@ from gni import paths
 from gni.config import make_config
 from gni.data import TokenData
 from gni.results import ResultsStore, load_curves, load_runs
-from gni.train import Run, build_model, lr_at, stream_seed, train
+from gni.train import (
+    CpuTimeCheck,
+    Run,
+    build_model,
+    evaluations_after,
+    gpu_advice,
+    lr_at,
+    stream_seed,
+    train,
+)
 
 pytestmark = pytest.mark.smoke
 
@@ -17,9 +27,10 @@ def _smoke(**overrides):
     return make_config("shakespeare_char", "smoke", 0, overrides)
 
 
-def test_smoke_run_writes_a_complete_record_and_is_reused():
+def test_smoke_run_writes_a_complete_record_and_is_reused(capsys):
     config = _smoke()
     result = train(config, progress=False)
+    assert "warning" not in capsys.readouterr().err  # seconds on the CPU: nothing to say
     assert not result.reused and result.status == "ok"
     assert sorted(p.name for p in result.path.iterdir()) == [
         "config.json",
@@ -123,3 +134,79 @@ def test_diverging_run_is_recorded_as_diverged_without_raising():
     assert result.summary["iters_done"] < 40
     assert result.summary["final_val_loss"] is None
     assert ResultsStore().has(config.run_id)
+
+
+def test_long_cpu_run_warns_at_once_with_its_measured_time(capsys):
+    config = _smoke(max_iters=10**9)  # milliseconds a step: hundreds of hours
+    assert train(config, stop_at=6, progress=False) is None
+    err = capsys.readouterr().err
+    # before any step, the first evaluation's batches bound the time from below
+    assert err.count("gni: warning:") == 1 and err.endswith("\n"), err
+    assert re.fullmatch(
+        r"gni: warning: on the CPU this run needs more than [\d,]+\.\d hours "
+        r"\(1,000,000,000 steps and 100,000,000 evaluations of 4 batches, each batch's "
+        r"forward pass measured at [\d.e-]+ s and a step costing more\); on a CUDA GPU: "
+        r".*--device cuda \(or auto\)\n",
+        err,
+    ), err
+    # resumed from its checkpoint there is no first evaluation: steps 8-10 are timed
+    assert train(config, stop_at=12, progress=False) is None
+    err = capsys.readouterr().err
+    assert err.count("gni: warning:") == 1, err
+    assert re.search(
+        r"needs more than [\d,]+\.\d hours \(999,999,990 steps at [\d.e-]+ s/step, "
+        r"measured; evaluations not counted\)",
+        err,
+    ), err
+
+
+def test_cpu_time_check_warns_once_from_a_bound_or_an_estimate(capsys):
+    paper = make_config("shakespeare_char", "paper")  # 5,000 steps, evaluated every 250
+    assert evaluations_after(paper, 0) == 20 and evaluations_after(paper, 4999) == 1
+    assert [evaluations_after(_smoke(max_iters=25), it) for it in (0, 20, 24)] == [3, 1, 1]
+    advice = gpu_advice("paper")
+    assert advice.startswith("the paper profile is meant for a CUDA GPU: ")
+
+    check = CpuTimeCheck(paper, 0)
+    for seconds in (9.0, 0.01, 0.01, 0.01):  # the first batch warms up
+        check.eval_batch(seconds)
+    assert capsys.readouterr().err == ""  # (5,000 + 20 x 400) x 0.01 s: under an hour
+    for done, seconds in enumerate((30.0, 2.1, 2.1, 2.1, 99.0), start=1):
+        check.step(seconds, done)
+    assert capsys.readouterr().err == (
+        "gni: warning: on the CPU this run needs about 2.9 hours (4,996 steps at 2.1 s/step "
+        f"and 20 evaluations at 4 s each, measured); {advice}\n"
+    )
+
+    check = CpuTimeCheck(paper, 0)
+    for seconds in (9.0, 2.0, 2.0, 2.0):
+        check.eval_batch(seconds)
+    for done in range(1, 6):
+        check.step(30.0, done)  # already warned: says nothing more
+    assert capsys.readouterr().err == (
+        "gni: warning: on the CPU this run needs more than 7.2 hours (5,000 steps and 20 "
+        "evaluations of 400 batches, each batch's forward pass measured at 2 s and a step "
+        f"costing more); {advice}\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("available", "build", "how"),
+    [
+        (True, "12.4", "this machine has one: pass --device cuda (or auto)"),
+        (
+            False,
+            None,
+            "install PyTorch's CUDA build (this one is CPU-only) and pass --device cuda (or auto)",
+        ),
+        (
+            False,
+            "12.4",
+            "run it where PyTorch finds one (it finds none here), with --device cuda (or auto)",
+        ),
+    ],
+)
+def test_gpu_advice_follows_this_machines_pytorch(available, build, how, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+    monkeypatch.setattr(torch.version, "cuda", build)
+    assert gpu_advice("cpu") == f"on a CUDA GPU: {how}"

@@ -1,0 +1,129 @@
+"""Chapter parameters: declared once, checked in one call.
+
+A chapter declares its parameters in the cell tagged ``parameters`` with a type and a
+default (``n_seeds: int = 3  # ...``); that is what ``papermill --help-notebook`` shows.
+The next cell calls :func:`check_parameters` with the bounds each one must meet:
+
+    check_parameters(globals(), {"profile": one_of(PROFILES), "n_seeds": at_least(2)})
+
+It checks every declared parameter's type (from the annotation), then its bound, and
+rejects values papermill injected for names the chapter does not declare. Each error
+names the parameter, the value, and what is allowed. ``gni book`` applies the same type
+check to ``-p`` values before it executes anything (:func:`type_error`).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+# The types a parameter may be declared with, by the name papermill infers.
+TYPES: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A bound on a parameter: ``ok(value)`` is True when allowed; ``allowed`` says what is."""
+
+    ok: Callable[[Any], bool]
+    allowed: str
+
+
+def one_of(options: Iterable[str]) -> Rule:
+    options = list(options)
+    return Rule(lambda v: v in options, "one of " + ", ".join(options))
+
+
+def at_least(minimum: float) -> Rule:
+    return Rule(lambda v: v >= minimum, f">= {minimum:g}")
+
+
+def in_range(low: float, high: float, low_open: bool = False) -> Rule:
+    """``low <= v <= high`` (``low < v`` when ``low_open``)."""
+    return Rule(
+        lambda v: (low < v if low_open else low <= v) and v <= high,
+        f"in {'(' if low_open else '['}{low:g}, {high:g}]",
+    )
+
+
+def names_from(known: Iterable[str]) -> Rule:
+    """A comma-separated list of one or more of ``known`` (as ``papermill -p`` passes it)."""
+    known = list(known)
+    return Rule(
+        lambda v: bool(split_names(v)) and all(n in known for n in split_names(v)),
+        "a comma-separated list of " + ", ".join(known),
+    )
+
+
+def split_names(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def type_error(name: str, value: Any, type_name: str) -> str | None:
+    """Why ``value`` does not fit a parameter declared as ``type_name``; None if it does.
+
+    An int is accepted for a float; a bool is not an int.
+    """
+    expected = TYPES.get(type_name)
+    if expected is None:
+        return None  # an undeclared or unusual type: the chapter's own rule decides
+    fits = isinstance(value, expected) and not (expected is not bool and isinstance(value, bool))
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        fits = True
+    if fits:
+        return None
+    return (
+        f"parameter {name}={value!r} must be of type {type_name} "
+        f"(declared `{name}: {type_name}`), not {type(value).__name__}"
+    )
+
+
+def assigned_names(source: str) -> list[str]:
+    """Names a cell assigns at top level (what papermill's injected cell does)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    names = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.append(node.target.id)
+    return names
+
+
+def check_parameters(namespace: MutableMapping[str, Any], rules: Mapping[str, Rule]) -> None:
+    """Check a chapter's parameters in ``namespace`` (the notebook's ``globals()``).
+
+    Declared parameters are the annotated names of the parameters cell. Call it in the
+    cell right after the parameters cell: papermill injects its values in a cell between
+    the two, and IPython's input history (``_ih``) holds that cell's source. Raises
+    ValueError for a name that was injected but not declared, a value of the wrong type,
+    or a value outside its rule. Ints given for float parameters become floats.
+    """
+    declared: dict[str, Any] = dict(namespace.get("__annotations__", {}))
+    history = namespace.get("_ih") or []
+    previous_cell = history[-2] if len(history) >= 2 else ""
+    unknown = sorted(set(assigned_names(previous_cell)) - set(declared))
+    if unknown:
+        raise ValueError(
+            f"parameter(s) {', '.join(unknown)} are not parameters of this chapter; "
+            f"it takes {', '.join(declared)}"
+        )
+    missing = sorted(set(rules) - set(declared))
+    if missing:
+        raise ValueError(f"rules given for undeclared parameter(s) {', '.join(missing)}")
+    for name, annotation in declared.items():
+        value = namespace[name]
+        type_name = annotation if isinstance(annotation, str) else annotation.__name__
+        message = type_error(name, value, type_name)
+        if message:
+            raise ValueError(message)
+        if type_name == "float":
+            namespace[name] = value = float(value)
+        rule = rules.get(name)
+        if rule is not None and not rule.ok(value):
+            raise ValueError(f"parameter {name}={value!r} is out of range; allowed: {rule.allowed}")

@@ -1,0 +1,68 @@
+"""Tables of the book: one HTML look for every table, readable in the book and in Jupyter.
+
+Numbers are right-aligned in tabular figures with thousands separators, no cell wraps in
+the middle of a value, and a table wider than the page scrolls inside its own box
+instead of overflowing it. The table's id is fixed, so re-executing a chapter gives the
+same HTML.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from numbers import Integral, Real
+from typing import Any
+
+import pandas as pd
+from IPython.display import HTML
+
+# a formatted number, an interval or a "mean ± half-width": right-aligned
+_SYMBOLS = r"\s\d,.+\-\u2212±\[\]()e%"  # \u2212: the minus sign
+_NUMERIC = re.compile(rf"^[{_SYMBOLS}]*\d[{_SYMBOLS}]*$")
+_CELL = "white-space: nowrap; padding: 0.25em 0.7em; vertical-align: top;"
+
+
+def format_value(value: Any) -> str:
+    """Integers with thousands separators, other numbers with 4 significant digits."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        return str(value)
+    if isinstance(value, Integral):
+        return f"{int(value):,}"
+    return f"{float(value):,.4g}" if abs(float(value)) >= 1000 else f"{float(value):.4g}"
+
+
+def _align(text: str) -> str:
+    if _NUMERIC.match(text):
+        return "text-align: right; font-variant-numeric: tabular-nums;"
+    return "text-align: left;"
+
+
+def html_table(frame: pd.DataFrame, table_id: str, raw_html: tuple[str, ...] = ()) -> HTML:
+    """``frame`` as the book's HTML table. Cells are escaped except in ``raw_html`` columns."""
+    shown = frame.copy()
+    for column in shown.columns:
+        if column in raw_html:
+            shown[column] = shown[column].astype(str)
+        else:
+            shown[column] = [html.escape(format_value(v)) for v in shown[column]]
+    styler = (
+        shown.style.set_uuid(table_id)
+        .map(lambda text: _align(html.unescape(text)) if isinstance(text, str) else "")
+        .set_table_styles(
+            [
+                {"selector": "td, th", "props": _CELL},
+                {"selector": "th", "props": "text-align: left;"},
+            ]
+        )
+    )
+    return HTML(
+        f'<div class="gni-table" style="overflow-x: auto; max-width: 100%;">'
+        f"{styler.to_html()}</div>"
+    )
+
+
+def digest_html(digest: str, shown: int = 12) -> str:
+    """A digest shortened to its first ``shown`` characters, the full value on hover."""
+    return f'<code title="{html.escape(digest)}">{html.escape(digest[:shown])}…</code>'

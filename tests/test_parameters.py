@@ -1,0 +1,81 @@
+"""Chapter parameters: one helper checks types, bounds and undeclared names."""
+
+import re
+
+import pytest
+
+from gni.parameters import (
+    assigned_names,
+    at_least,
+    check_parameters,
+    in_range,
+    names_from,
+    one_of,
+    split_names,
+    type_error,
+)
+
+RULES = {
+    "profile": one_of(["smoke", "cpu"]),
+    "n_seeds": at_least(2),
+    "gamma": in_range(0, 1, low_open=True),
+    "datasets": names_from(["a", "b"]),
+}
+DECLARED = {"profile": "str", "n_seeds": "int", "gamma": "float", "datasets": "str"}
+DEFAULTS = {"profile": "cpu", "n_seeds": 3, "gamma": 0.99, "datasets": "a,b"}
+
+
+def _namespace(injected: str = "", **values):
+    """A notebook's globals after the parameters cell and papermill's injected cell."""
+    namespace = {"__annotations__": dict(DECLARED), **DEFAULTS, **values}
+    namespace["_ih"] = ["", "import x", "profile: str = 'cpu'", injected, "check_parameters()"]
+    return namespace
+
+
+def test_good_values_pass_and_ints_become_floats():
+    namespace = _namespace("gamma = 1\nn_seeds = 5", gamma=1, n_seeds=5)
+    check_parameters(namespace, RULES)
+    assert namespace["gamma"] == 1.0 and isinstance(namespace["gamma"], float)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"n_seeds": "three"},
+            "parameter n_seeds='three' must be of type int (declared `n_seeds: int`), not str",
+        ),
+        ({"n_seeds": 2.5}, "parameter n_seeds=2.5 must be of type int"),
+        ({"n_seeds": True}, "parameter n_seeds=True must be of type int"),
+        ({"n_seeds": 1}, "parameter n_seeds=1 is out of range; allowed: >= 2"),
+        ({"gamma": 0}, "parameter gamma=0.0 is out of range; allowed: in (0, 1]"),
+        ({"gamma": "0.9"}, "parameter gamma='0.9' must be of type float"),
+        ({"profile": "gpu"}, "parameter profile='gpu' is out of range; allowed: one of smoke, cpu"),
+        (
+            {"datasets": "a,c"},
+            "parameter datasets='a,c' is out of range; allowed: a comma-separated list of a, b",
+        ),
+        ({"datasets": ""}, "parameter datasets='' is out of range"),
+    ],
+)
+def test_bad_values_name_the_parameter_and_what_is_allowed(values, message):
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        check_parameters(_namespace(**values), RULES)
+
+
+def test_an_injected_name_the_chapter_does_not_declare_is_rejected():
+    namespace = _namespace("# Parameters\nn_seed = 3\nprofile = 'smoke'\n", n_seed=3)
+    with pytest.raises(ValueError, match=r"^parameter\(s\) n_seed are not parameters of this"):
+        check_parameters(namespace, RULES)
+
+
+def test_a_rule_for_an_undeclared_parameter_is_a_mistake_in_the_chapter():
+    with pytest.raises(ValueError, match="rules given for undeclared parameter"):
+        check_parameters(_namespace(), {**RULES, "sigma": at_least(0)})
+
+
+def test_helpers():
+    assert assigned_names("# c\na = 1\nb: int = 2\nc += 1\nfor d in x: pass") == ["a", "b"]
+    assert assigned_names("not python (") == []
+    assert split_names(" a, b ,") == ["a", "b"]
+    assert type_error("x", 1, "float") is None and type_error("x", "1", "unknown") is None
