@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+PAPERMILL_HEADER = "# Parameters\n"  # the first line of papermill's injected cell
 # The types a parameter may be declared with, by the name papermill infers.
 TYPES: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool}
 
@@ -107,7 +108,8 @@ def check_parameters(namespace: MutableMapping[str, Any], rules: Mapping[str, Ru
     declared: dict[str, Any] = dict(namespace.get("__annotations__", {}))
     history = namespace.get("_ih") or []
     previous_cell = history[-2] if len(history) >= 2 else ""
-    unknown = sorted(set(assigned_names(previous_cell)) - set(declared))
+    injected = previous_cell.startswith(PAPERMILL_HEADER)  # not a cell a reader ran by hand
+    unknown = sorted(set(assigned_names(previous_cell)) - set(declared)) if injected else []
     if unknown:
         raise ValueError(
             f"parameter(s) {', '.join(unknown)} are not parameters of this chapter; "

@@ -1,7 +1,7 @@
 """Tables of the book: one HTML look for every table, readable in the book and in Jupyter.
 
-Numbers are right-aligned in tabular figures with thousands separators, no cell wraps in
-the middle of a value, and a table wider than the page scrolls inside its own box
+Numbers are right-aligned in tabular figures with thousands separators and never wrap;
+text wraps only between words; a table wider than the page scrolls inside its own box
 instead of overflowing it. The table's id is fixed, so re-executing a chapter gives the
 same HTML.
 """
@@ -19,7 +19,7 @@ from IPython.display import HTML
 # a formatted number, an interval or a "mean ± half-width": right-aligned
 _SYMBOLS = r"\s\d,.+\-\u2212±\[\]()e%"  # \u2212: the minus sign
 _NUMERIC = re.compile(rf"^[{_SYMBOLS}]*\d[{_SYMBOLS}]*$")
-_CELL = "white-space: nowrap; padding: 0.25em 0.7em; vertical-align: top;"
+_CELL = "padding: 0.2em 0.55em; vertical-align: top;"
 
 
 def format_value(value: Any) -> str:
@@ -35,7 +35,7 @@ def format_value(value: Any) -> str:
 
 def _align(text: str) -> str:
     if _NUMERIC.match(text):
-        return "text-align: right; font-variant-numeric: tabular-nums;"
+        return "text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap;"
     return "text-align: left;"
 
 
@@ -52,17 +52,27 @@ def html_table(frame: pd.DataFrame, table_id: str, raw_html: tuple[str, ...] = (
         .map(lambda text: _align(html.unescape(text)) if isinstance(text, str) else "")
         .set_table_styles(
             [
+                {"selector": "", "props": "font-size: 0.85em; border-collapse: collapse;"},
                 {"selector": "td, th", "props": _CELL},
                 {"selector": "th", "props": "text-align: left;"},
             ]
         )
     )
     return HTML(
-        f'<div class="gni-table" style="overflow-x: auto; max-width: 100%;">'
+        '<div class="gni-table" style="overflow-x: auto; max-width: 100%; margin-bottom: 1em;">'
         f"{styler.to_html()}</div>"
     )
 
 
 def digest_html(digest: str, shown: int = 12) -> str:
     """A digest shortened to its first ``shown`` characters, the full value on hover."""
-    return f'<code title="{html.escape(digest)}">{html.escape(digest[:shown])}…</code>'
+    return (
+        f'<code title="{html.escape(digest)}" style="white-space: nowrap">'
+        f"{html.escape(digest[:shown])}…</code>"
+    )
+
+
+def link_html(url: str) -> str:
+    """A link to ``url`` that shows only its last part (the file name); the whole on hover."""
+    name = url.rstrip("/").rsplit("/", 1)[-1]
+    return f'<a href="{html.escape(url)}" title="{html.escape(url)}">{html.escape(name)}</a>'

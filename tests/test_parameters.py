@@ -33,7 +33,7 @@ def _namespace(injected: str = "", **values):
 
 
 def test_good_values_pass_and_ints_become_floats():
-    namespace = _namespace("gamma = 1\nn_seeds = 5", gamma=1, n_seeds=5)
+    namespace = _namespace("# Parameters\ngamma = 1\nn_seeds = 5\n", gamma=1, n_seeds=5)
     check_parameters(namespace, RULES)
     assert namespace["gamma"] == 1.0 and isinstance(namespace["gamma"], float)
 
@@ -67,6 +67,10 @@ def test_an_injected_name_the_chapter_does_not_declare_is_rejected():
     namespace = _namespace("# Parameters\nn_seed = 3\nprofile = 'smoke'\n", n_seed=3)
     with pytest.raises(ValueError, match=r"^parameter\(s\) n_seed are not parameters of this"):
         check_parameters(namespace, RULES)
+
+
+def test_a_cell_a_reader_ran_before_the_check_is_not_taken_for_injected_parameters():
+    check_parameters(_namespace("grid = {'a': 1}\nn_seeds = 3"), RULES)  # no papermill header
 
 
 def test_a_rule_for_an_undeclared_parameter_is_a_mistake_in_the_chapter():

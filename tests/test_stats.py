@@ -59,3 +59,34 @@ def test_curve_band_averages_over_seeds_per_iteration():
     assert a10["mean"] == 2.5 and a10["n"] == 2 and a10["lo"] < 2.5 < a10["hi"]
     b10 = band[(band["method"] == "b") & (band["iter"] == 10)].iloc[0]
     assert b10["lo"] == b10["hi"] == 1.0
+
+
+def test_prediction_interval_is_wider_than_the_confidence_interval():
+    from gni.stats import prediction_interval
+
+    x = [1.0, 2.0, 3.0, 4.0]
+    t = stats.t.ppf(0.975, 3)
+    s = np.std(x, ddof=1)
+    one = prediction_interval(x)
+    assert one.half_width == pytest.approx(t * s * math.sqrt(1 + 1 / 4))
+    three = prediction_interval(x, new_draws=3)  # the mean of three new values
+    assert three.half_width == pytest.approx(t * s * math.sqrt(1 / 3 + 1 / 4))
+    assert mean_ci(x).half_width < three.half_width < one.half_width
+    assert math.isnan(prediction_interval([1.0]).lo)
+
+
+def test_paired_differences_match_runs_by_dataset_seed_and_step():
+    from gni.stats import paired_differences
+
+    curves = pd.DataFrame(
+        {
+            "dataset": ["a"] * 4,
+            "seed": [0, 0, 1, 1],
+            "iter": [10] * 4,
+            "method": ["baseline", "GNI", "GNI", "baseline"],
+            "val_loss": [2.0, 2.5, 3.5, 3.0],
+        }
+    )
+    d = paired_differences(curves, "val_loss", between="method", baseline="baseline")
+    assert d.sort_values("seed")["difference"].tolist() == [0.5, 0.5]
+    assert set(d.columns) == {"dataset", "seed", "iter", "method", "difference"}
