@@ -1,16 +1,20 @@
-"""Training throughput of the `cpu` profile: tokens per second of the trainer's step.
+"""Training throughput: tokens per second of the trainer's step, with and without noise.
 
-Times `gni.train.Run.train_step` (forward, backward, clipping, noise hook, AdamW) on
-shakespeare_char with the `cpu` profile, after a warm-up, for each torch thread count
-asked for, interleaving the settings so that a noisy machine affects them alike.
-Prints medians and writes JSON.
+Times `gni.train.Run.train_step` (forward, backward, clipping, noise, optimizer) after a
+warm-up, for three variants of one config: no noise (AdamW: torch's fused kernel on
+CUDA, its foreach path on CPU), noise applied separately (`GradientNoise`, then that
+AdamW: noise_impl="separate") and noise fused into the update (`NoisyAdamW`: its Triton
+kernel on CUDA, foreach on CPU: noise_impl="fused"); on CPU also for each torch thread
+count asked for. Settings are interleaved step by step, so a noisy machine affects them
+alike; ratios are of medians measured in this one run. Prints them and writes JSON.
 
-    .venv/bin/python benchmarks/throughput.py [--steps 30] [--threads 1 2] [--out PATH]
+    .venv/bin/python benchmarks/throughput.py [--steps 30] [--threads 1 2] [--device auto]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -22,55 +26,99 @@ import torch
 
 from gni.config import profile_config
 from gni.data import TokenData
-from gni.train import Run
+from gni.train import Run, resolve_device
+
+NOISE = {"noise_schedule": "exponential", "noise_args": {"sigma0": 1e-3, "gamma": 0.999}}
+VARIANTS = {
+    "no noise": {},
+    "separate noise": dict(NOISE, noise_impl="separate"),
+    "fused noise": dict(NOISE, noise_impl="fused"),
+}
+
+
+def _time_steps(runs: dict, device: str, warmup: int, steps: int) -> dict:
+    """Median seconds per step of each run, timed in turn, step by step."""
+    times: dict = {key: [] for key in runs}
+    for step in range(warmup + steps):
+        for (variant, threads), run in runs.items():
+            torch.set_num_threads(threads)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            run.train_step()
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            if step >= warmup:
+                times[(variant, threads)].append(time.perf_counter() - t0)
+    return {key: statistics.median(t) for key, t in times.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", default="shakespeare_char")
     parser.add_argument("--profile", default="cpu")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--steps", type=int, default=30, help="timed steps per setting")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, torch.get_num_threads()])
-    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("throughput.json"))
+    parser.add_argument("--out", type=Path, default=None, help="default: throughput_<device>.json")
     args = parser.parse_args()
 
-    config = profile_config(args.dataset, args.profile)
-    data = TokenData(config.dataset, config.data_bytes, config.train_chars)
-    runs = {n: Run(config, data, "cpu") for n in args.threads}
-    times: dict[int, list[float]] = {n: [] for n in args.threads}
-    for step in range(args.warmup + args.steps):
-        for n, run in runs.items():
-            torch.set_num_threads(n)
-            t0 = time.perf_counter()
-            run.train_step()
-            if step >= args.warmup:
-                times[n].append(time.perf_counter() - t0)
+    device = resolve_device(args.device)
+    threads = args.threads if device == "cpu" else [torch.get_num_threads()]
+    base = profile_config(args.dataset, args.profile)
+    data = TokenData(base.dataset, base.data_bytes, base.train_chars)
+    runs = {
+        (variant, n): Run(dataclasses.replace(base, **changes), data, device)
+        for variant, changes in VARIANTS.items()
+        for n in threads
+    }
+    median = _time_steps(runs, device, args.warmup, args.steps)
 
-    tokens = config.batch_size * config.block_size
+    tokens = base.batch_size * base.block_size
+    name = torch.cuda.get_device_name(device) if device.startswith("cuda") else platform.machine()
     report = {
-        "dataset": config.dataset,
-        "profile": config.profile,
+        "dataset": base.dataset,
+        "profile": base.profile,
+        "device": device,
+        "device_name": name,
         "tokens_per_step": tokens,
         "torch": torch.__version__,
-        "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
+        "noise": NOISE,
         "settings": [],
+        "ratios": {},
     }
-    print(f"{config.dataset}, {config.profile} profile: {tokens} tokens per step")
-    for n in args.threads:
-        median = statistics.median(times[n])
+    print(f"{base.dataset}, {base.profile} profile on {device} ({name}): {tokens} tokens/step")
+    for (variant, n), seconds in median.items():
         report["settings"].append(
-            {"threads": n, "median_step_s": median, "tokens_per_s": tokens / median}
+            {
+                "variant": variant,
+                "threads": n,
+                "median_step_s": seconds,
+                "tokens_per_s": tokens / seconds,
+            }
         )
-        print(f"  {n} thread(s): {median * 1e3:7.1f} ms/step, {tokens / median:9,.0f} tokens/s")
-    if len(args.threads) > 1:
-        first, last = args.threads[0], args.threads[-1]
-        ratio = statistics.median(times[first]) / statistics.median(times[last])
-        report["speedup"] = {f"{last}_over_{first}_threads": ratio}
-        print(f"  speed-up of {last} threads over {first}: {ratio:.2f}x")
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {args.out}")
+        print(
+            f"  {variant:15} {n} thread(s): {seconds * 1e3:7.1f} ms/step, "
+            f"{tokens / seconds:9,.0f} tok/s"
+        )
+    for n in threads:
+        ratios = {
+            f"separate_over_no_noise_{n}t": median[("separate noise", n)] / median[("no noise", n)],
+            f"fused_over_no_noise_{n}t": median[("fused noise", n)] / median[("no noise", n)],
+            f"fused_over_separate_{n}t": median[("fused noise", n)] / median[("separate noise", n)],
+        }
+        report["ratios"].update(ratios)
+        print("  " + ", ".join(f"{k} {v:.3f}" for k, v in ratios.items()))
+    if len(threads) > 1:
+        first, last = threads[0], threads[-1]
+        speedup = median[("no noise", first)] / median[("no noise", last)]
+        report["ratios"][f"no_noise_{last}t_speedup_over_{first}t"] = speedup
+        print(f"  speed-up of {last} threads over {first} (no noise): {speedup:.2f}x")
+    out = args.out or Path(__file__).with_name(f"throughput_{device.split(':')[0]}.json")
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

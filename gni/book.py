@@ -14,11 +14,9 @@ the book hides).
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from typing import Any
 import yaml
 
 from gni import GniError, paths
+from gni.atomic import atomic_file
 from gni.parameters import type_error
 
 EXECUTED = "book/executed"
@@ -73,34 +72,26 @@ def execute_chapter(root: Path, name: str, parameters: dict[str, Any]) -> Path:
     declared = papermill.inspect_notebook(str(source))
     chosen = {k: v for k, v in parameters.items() if k in declared}
     target = root / EXECUTED / f"{name}.ipynb"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{name}.", suffix=".ipynb")
-    os.close(fd)
-    tmp = Path(tmp_name)
     failed = root / FAILED / f"{name}.ipynb"
     paths.export_absolute()  # the kernel runs in notebooks/: relative paths would move
-    try:
-        papermill.execute_notebook(
-            str(source),
-            str(tmp),
-            parameters=chosen,
-            cwd=str(source.parent),
-            kernel_name="python3",
-            progress_bar=False,
-        )
-    except papermill.PapermillExecutionError as e:
-        failed.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(tmp, failed)
-        raise GniError(
-            f"notebook {source.name} failed in cell {e.exec_count}: {e.ename}: "
-            f"{e.evalue} (the executed notebook is {failed})"
-        ) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    normalise(tmp, source.relative_to(root), target.relative_to(root))
-    tmp.chmod(0o644)  # mkstemp makes it private
-    os.replace(tmp, target)
+    with atomic_file(target) as tmp:
+        try:
+            papermill.execute_notebook(
+                str(source),
+                str(tmp),
+                parameters=chosen,
+                cwd=str(source.parent),
+                kernel_name="python3",
+                progress_bar=False,
+            )
+        except papermill.PapermillExecutionError as e:
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(tmp, failed)
+            raise GniError(
+                f"notebook {source.name} failed in cell {e.exec_count}: {e.ename}: "
+                f"{e.evalue} (the executed notebook is {failed})"
+            ) from None
+        normalise(tmp, source.relative_to(root), target.relative_to(root))
     failed.unlink(missing_ok=True)
     if failed.parent.is_dir() and not any(failed.parent.iterdir()):
         failed.parent.rmdir()

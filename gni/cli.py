@@ -96,7 +96,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     verb = "reused" if result.reused else "wrote"
     print(f"{verb} {result.path}")
     print(
-        f"status {s['status']}, final train loss {_loss(s['final_train_loss'])}, "
+        f"status {s['status']}, final train loss {_loss(s['final_train_loss_eval'])} "
+        f"(eval mode; last minibatch {_loss(s['final_train_loss_minibatch'])}), "
         f"best val loss {_loss(s['best_val_loss'])}, val bpc {_loss(s['final_val_bpc'])}"
     )
     return 0 if s["status"] == "ok" else 1

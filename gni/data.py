@@ -14,24 +14,25 @@ excerpt; the prefix has the same bytes whichever file it was cut from.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import http.client
 import json
-import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from gni import GniError, paths
+from gni.atomic import atomic_dir, atomic_file
+
+if TYPE_CHECKING:  # torch is imported where batches are made: describing data needs none
+    import torch
 
 SPLITS = ("train", "val", "test")
 
@@ -183,26 +184,13 @@ def file_digest(path: Path, algorithm: str = "sha256") -> str:
     return h.hexdigest()
 
 
-@contextlib.contextmanager
-def _temporary_file(directory: Path, name: str) -> Iterator[Path]:
-    """A temporary path in ``directory`` that is deleted unless renamed away."""
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".part")
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-    finally:
-        tmp_path.unlink(missing_ok=True)
-
-
 def download(url: str, dest: Path, source: Source, timeout_s: float = 60.0) -> Path:
     """Download ``url`` to ``dest`` through a temporary file, checking length and digest.
 
     Raises GniError (and leaves no file) on a network error, a truncated transfer or
     a digest mismatch.
     """
-    with _temporary_file(dest.parent, dest.name) as tmp:
+    with atomic_file(dest) as tmp:
         try:
             with urllib.request.urlopen(url, timeout=timeout_s) as response, open(tmp, "wb") as f:
                 shutil.copyfileobj(response, f, length=1 << 20)
@@ -217,19 +205,17 @@ def download(url: str, dest: Path, source: Source, timeout_s: float = 60.0) -> P
             # a short body (the server closed early) is http.client.IncompleteRead
             raise GniError(f"download of {url} failed: {type(e).__name__}: {e}") from e
         source.check(tmp, label=f"download of {url}")
-        os.replace(tmp, dest)
     return dest
 
 
 def _extract(zip_path: Path, member: str, dest: Path, expected: Source) -> Path:
-    with _temporary_file(dest.parent, dest.name) as tmp:
+    with atomic_file(dest) as tmp:
         try:
             with zipfile.ZipFile(zip_path) as zf, zf.open(member) as src, open(tmp, "wb") as f:
                 shutil.copyfileobj(src, f, length=1 << 20)
         except (zipfile.BadZipFile, KeyError) as e:
             raise GniError(f"{zip_path}: cannot extract {member!r}: {e}") from e
         expected.check(tmp)
-        os.replace(tmp, dest)
     return dest
 
 
@@ -372,11 +358,8 @@ def record_manifest(name: str, n_bytes: int | None = None) -> Path:
     path = _manifest_path(name, n_bytes)
     if path.is_file() and json.loads(path.read_text()) == meta:
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _temporary_file(path.parent, path.name) as tmp:
+    with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(meta, indent=1) + "\n")
-        tmp.chmod(0o644)
-        os.replace(tmp, path)
     return path
 
 
@@ -428,22 +411,12 @@ def prepare(name: str, n_bytes: int | None = None) -> Path:
         "vocab": vocab.tolist(),  # token id -> byte value
         "splits": sizes,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
-    tmp.chmod(0o755)  # mkdtemp makes it private
-    try:
+    with atomic_dir(out, complete=lambda folder: (folder / "meta.json").is_file()) as tmp:
         start = 0
         for split in SPLITS:
             ids[start : start + sizes[split]].tofile(tmp / f"{split}.bin")
             start += sizes[split]
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-        try:
-            os.rename(tmp, out)
-        except OSError:
-            if not (out / "meta.json").is_file():  # not another process winning the race
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
@@ -507,6 +480,8 @@ class TokenData:
         Start positions come from ``generator`` alone, so the batches of a run depend
         only on its seed.
         """
+        import torch
+
         data = self.splits[split]
         starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
         windows = np.stack([data[i : i + block_size + 1] for i in starts.tolist()])
@@ -527,6 +502,8 @@ class TokenData:
         Every character after the first is predicted once (the trailing remainder
         shorter than a window is dropped).
         """
+        import torch
+
         data = self.splits[split]
         n_windows = (len(data) - 1) // block_size
         for first in range(0, n_windows, batch_size):

@@ -15,17 +15,112 @@ parameters without a gradient get no noise. With ``scale="relative"`` the standa
 deviation is sigma_t times the root-mean-square of all gradient entries (the
 "adaptive" variant). The noise comes from the object's own ``torch.Generator`` and is
 drawn with one ``randn`` per step into a persistent flat buffer.
+
+The pieces that :class:`gni.optim.NoisyAdamW` shares live here too: ``SCALES`` and
+:func:`check_scale`, :func:`noise_std` (the definition of the scales) and
+:class:`FlatNoise` (the draw). None of them waits for the device.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
 
 SCALES = ("absolute", "relative")
+
+
+def check_scale(scale: str) -> None:
+    """Raise ``ValueError`` unless ``scale`` is one of ``SCALES``."""
+    if scale not in SCALES:
+        raise ValueError(f"scale={scale!r}; allowed: {', '.join(SCALES)}")
+
+
+def noise_std(sigma: float, scale: str, grads: Sequence[torch.Tensor]) -> torch.Tensor | float:
+    r"""The per-entry standard deviation s of one step's noise.
+
+    .. math::
+
+        s = \sigma_t \ (\text{absolute}), \qquad
+        s = \sigma_t \sqrt{\tfrac{1}{n} \textstyle\sum_i g_i^2} \ (\text{relative}),
+
+    where :math:`\sigma_t` is the schedule's value at step t and the sum runs over all
+    n entries of ``grads``. Absolute (or sigma = 0): the float ``sigma``. Relative: a
+    0-d tensor on the gradients' device, so that nothing waits for the device.
+    """
+    if scale == "absolute" or sigma == 0.0:
+        return sigma
+    n = sum(g.numel() for g in grads)
+    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(list(grads))))
+    return norm * (sigma / math.sqrt(n))
+
+
+def has_noise(std: torch.Tensor | float) -> bool:
+    """False only for the float 0, which means: draw nothing (a tensor is not inspected)."""
+    return not (isinstance(std, float) and std == 0.0)
+
+
+class FlatNoise:
+    """Gaussian noise for a list of tensors: one ``randn`` a draw, from its own generator.
+
+    The generator is seeded with ``seed`` and lives on ``device``, or on the device of
+    the first draw when ``device`` is None. Each draw fills the first n entries of a
+    persistent flat fp32 buffer (n = the tensors' total number of entries, in list
+    order) and hands out views of it, so the same seed gives the same numbers for any
+    optimizer that draws this way.
+    """
+
+    def __init__(self, seed: int, device: torch.device | str | None = None) -> None:
+        self.seed = seed
+        self.generator: torch.Generator | None = None
+        self._buffer: torch.Tensor | None = None
+        if device is not None:
+            self._generator_on(torch.device(device))
+
+    def _generator_on(self, device: torch.device) -> torch.Generator:
+        if self.generator is None:
+            self.generator = torch.Generator(device=device)
+            self.generator.manual_seed(self.seed)
+        return self.generator
+
+    def draw(
+        self, like: Sequence[torch.Tensor], std: torch.Tensor | float | None = None
+    ) -> list[torch.Tensor]:
+        """std * z, z ~ N(0, I), as fp32 views shaped like each tensor of ``like``; the
+        views are valid until the next draw. ``std=None`` gives z itself."""
+        sizes = [t.numel() for t in like]
+        n, device = sum(sizes), like[0].device
+        buffer = self._buffer
+        if buffer is None or buffer.numel() < n or buffer.device != device:
+            buffer = self._buffer = torch.empty(n, device=device, dtype=torch.float32)
+        z = buffer[:n]
+        torch.randn(n, generator=self._generator_on(device), out=z)
+        if std is not None:
+            z.mul_(std)
+        return [c.view_as(t) for c, t in zip(z.split(sizes), like, strict=True)]
+
+    def add_(self, tensors: Sequence[torch.Tensor], std: torch.Tensor | float) -> None:
+        """tensors += std * z, each in its own dtype; nothing is drawn when std is 0.
+
+        A float std goes into the add's ``alpha`` (torch may fuse the multiply-add, so
+        this rounds unlike scaling z first); a tensor std scales z first, since
+        ``alpha`` must be a number.
+        """
+        if not has_noise(std):
+            return
+        scaled = isinstance(std, torch.Tensor)
+        noise = self.draw(tensors, std if scaled else None)
+        noise = [z.to(t.dtype) for z, t in zip(noise, tensors, strict=True)]
+        torch._foreach_add_(list(tensors), noise, alpha=1.0 if scaled else std)
+
+    def get_state(self) -> torch.Tensor | None:
+        """The generator's state; None before the first draw if no device was given."""
+        return None if self.generator is None else self.generator.get_state()
+
+    def set_state(self, state: torch.Tensor, device: torch.device | str) -> None:
+        self._generator_on(torch.device(device)).set_state(state)
 
 
 class GradientNoise:
@@ -44,49 +139,38 @@ class GradientNoise:
             scale: ``absolute`` (sigma_t per entry) or ``relative`` (sigma_t times the
                 gradients' RMS).
         """
-        if scale not in SCALES:
-            raise ValueError(f"scale={scale!r}; allowed: {', '.join(SCALES)}")
+        check_scale(scale)
         self.params = [p for p in params if p.requires_grad]
         if not self.params:
             raise ValueError("GradientNoise got no parameters that require a gradient")
         self.schedule = schedule
         self.scale = scale
         self.t = 0
-        self.generator = torch.Generator(device=self.params[0].device)
-        self.generator.manual_seed(seed)
-        self._buffer: torch.Tensor | None = None
-        self.last_std = 0.0  # the per-entry standard deviation of the last step's noise
+        self._noise = FlatNoise(seed, device=self.params[0].device)
+        # the per-entry standard deviation of the last step's noise: a float, or a 0-d
+        # tensor on the gradients' device with the relative scale (read it with float())
+        self.last_std: torch.Tensor | float = 0.0
+
+    @property
+    def generator(self) -> torch.Generator:
+        """The noise's own generator."""
+        return self._noise.generator
 
     @torch.no_grad()
-    def step(self) -> float:
-        """Add noise to the current gradients, advance t; returns the std used."""
+    def step(self) -> torch.Tensor | float:
+        """Add noise to the current gradients, advance t; returns the std used (a 0-d
+        tensor with the relative scale, so that nothing waits for the device)."""
         sigma = float(self.schedule(self.t))
         self.t += 1
         grads = [p.grad for p in self.params if p.grad is not None]
-        if sigma == 0.0 or not grads:
-            self.last_std = 0.0
-            return 0.0
-        n = sum(g.numel() for g in grads)
-        std = sigma
-        if self.scale == "relative":  # the only case that needs a pass over the gradients
-            grad_norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-            std = sigma * grad_norm.item() / math.sqrt(n)
-        if self._buffer is None or self._buffer.numel() < n:
-            self._buffer = torch.empty(n, device=grads[0].device, dtype=torch.float32)
-        z = self._buffer[:n]
-        torch.randn(n, generator=self.generator, out=z)
-        chunks = z.split([g.numel() for g in grads])
-        torch._foreach_add_(
-            grads,
-            [c.view_as(g).to(g.dtype) for c, g in zip(chunks, grads, strict=True)],
-            alpha=std,
-        )
+        std = noise_std(sigma, self.scale, grads) if grads else 0.0
+        self._noise.add_(grads, std)
         self.last_std = std
         return std
 
     def state_dict(self) -> dict[str, Any]:
-        return {"t": self.t, "generator": self.generator.get_state()}
+        return {"t": self.t, "generator": self._noise.get_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.t = int(state["t"])
-        self.generator.set_state(state["generator"])
+        self._noise.set_state(state["generator"], self.params[0].device)

@@ -17,7 +17,8 @@ CUDA) and ``triton`` (one kernel launch per parameter group and dtype that draws
 noise with Philox keyed by seed, step and element offset and applies the whole update
 in one pass over memory; the default on CUDA when Triton is installed). ``reference``
 and ``foreach`` draw the same numbers as :class:`gni.noise.GradientNoise` with the same
-seed; ``triton`` draws other numbers with the same distribution.
+seed (both draw with :class:`gni.noise.FlatNoise`); ``triton`` draws other numbers with
+the same distribution. All three take s from :func:`gni.noise.noise_std`.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from gni.noise import FlatNoise, check_scale, has_noise, noise_std
+
 IMPLEMENTATIONS = ("auto", "reference", "foreach", "triton")
-SCALES = ("absolute", "relative")
 
 
 def decay_param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -82,8 +84,7 @@ class NoisyAdamW(torch.optim.Optimizer):
             raise ValueError(f"eps={eps} must be > 0")
         if not weight_decay >= 0:
             raise ValueError(f"weight_decay={weight_decay} must be >= 0")
-        if scale not in SCALES:
-            raise ValueError(f"scale={scale!r}; allowed: {', '.join(SCALES)}")
+        check_scale(scale)
         if impl not in IMPLEMENTATIONS:
             raise ValueError(f"impl={impl!r}; allowed: {', '.join(IMPLEMENTATIONS)}")
         if impl == "triton" and not triton_available():
@@ -94,19 +95,12 @@ class NoisyAdamW(torch.optim.Optimizer):
         self.scale = scale
         self.impl = impl
         self.noise_t = 0  # steps taken; the noise of step t uses sigma_t
-        self._generator: torch.Generator | None = None
-        self._buffer: torch.Tensor | None = None
+        self._noise = FlatNoise(seed)  # its generator starts on the first draw's device
 
     def _implementation(self, device: torch.device) -> str:
         if self.impl != "auto":
             return self.impl
         return "triton" if device.type == "cuda" and triton_available() else "foreach"
-
-    def _noise_generator(self, device: torch.device) -> torch.Generator:
-        if self._generator is None:
-            self._generator = torch.Generator(device=device)
-            self._generator.manual_seed(self.seed)
-        return self._generator
 
     def _gather(self) -> list[tuple[dict[str, Any], list[torch.Tensor]]]:
         """Per group: the parameters that have a gradient, with their state created."""
@@ -123,16 +117,6 @@ class NoisyAdamW(torch.optim.Optimizer):
             gathered.append((group, params))
         return gathered
 
-    def noise_std(self, grads: list[torch.Tensor]) -> torch.Tensor | float:
-        """The per-entry standard deviation of this step's noise (a 0-d tensor when
-        relative, so that nothing waits for the device)."""
-        sigma = float(self.schedule(self.noise_t))
-        if self.scale == "absolute" or sigma == 0.0:
-            return sigma
-        n = sum(g.numel() for g in grads)
-        norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-        return norm * (sigma / math.sqrt(n))
-
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
         loss = None
@@ -144,14 +128,14 @@ class NoisyAdamW(torch.optim.Optimizer):
         if not params:
             return loss
         grads = [p.grad for p in params]
-        std = self.noise_std(grads)
+        std = noise_std(float(self.schedule(self.noise_t)), self.scale, grads)
         impl = self._implementation(params[0].device)
         if impl == "triton":
             from gni.triton_adamw import triton_noisy_adamw
 
             triton_noisy_adamw(self, gathered, std)
         else:
-            noise = self._draw_noise(grads, std)
+            noise = self._noise.draw(grads, std) if has_noise(std) else [None] * len(grads)
             update = _reference_adamw if impl == "reference" else _foreach_adamw
             start = 0
             for group, ps in gathered:
@@ -160,25 +144,9 @@ class NoisyAdamW(torch.optim.Optimizer):
         self.noise_t += 1
         return loss
 
-    def _draw_noise(
-        self, grads: list[torch.Tensor], std: torch.Tensor | float
-    ) -> list[torch.Tensor | None]:
-        """sigma * z for every gradient, from one randn into the persistent buffer."""
-        if isinstance(std, float) and std == 0.0:
-            return [None] * len(grads)
-        n = sum(g.numel() for g in grads)
-        device = grads[0].device
-        if self._buffer is None or self._buffer.numel() < n or self._buffer.device != device:
-            self._buffer = torch.empty(n, device=device, dtype=torch.float32)
-        z = self._buffer[:n]
-        torch.randn(n, generator=self._noise_generator(device), out=z)
-        z.mul_(std)
-        chunks = z.split([g.numel() for g in grads])
-        return [c.view_as(g) for c, g in zip(chunks, grads, strict=True)]
-
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        generator = self._generator.get_state() if self._generator is not None else None
+        generator = self._noise.get_state()
         state["noise"] = {"t": self.noise_t, "seed": self.seed, "generator": generator}
         return state
 
@@ -187,9 +155,10 @@ class NoisyAdamW(torch.optim.Optimizer):
         noise = state_dict.pop("noise")
         super().load_state_dict(state_dict)
         self.noise_t, self.seed = int(noise["t"]), int(noise["seed"])
+        self._noise = FlatNoise(self.seed)
         if noise["generator"] is not None:
             params = [p for g in self.param_groups for p in g["params"]]
-            self._noise_generator(params[0].device).set_state(noise["generator"])
+            self._noise.set_state(noise["generator"], params[0].device)
 
 
 def _reference_adamw(

@@ -14,9 +14,6 @@ the second discards its copy.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -24,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from gni import paths
+from gni.atomic import atomic_dir
 from gni.config import RunConfig
 
 RECORD_FILES = ("config.json", "curves.csv", "summary.json")
@@ -47,23 +45,11 @@ class ResultsStore:
         If a complete record for the run already exists (another writer finished
         first), it is kept and this one is discarded.
         """
-        self.root.mkdir(parents=True, exist_ok=True)
         final = self.path(config.run_id)
-        tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{config.run_id}."))
-        tmp.chmod(0o755)  # mkdtemp makes it private; records are for everyone to read
-        try:
+        with atomic_dir(final, complete=lambda folder: self.has(folder.name)) as tmp:
             (tmp / "config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n")
             curves.to_csv(tmp / "curves.csv", index=False, float_format="%.6g")
             (tmp / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-            if final.exists() and not self.has(config.run_id):
-                shutil.rmtree(final)  # an incomplete folder left by hand: replace it
-            try:
-                os.rename(tmp, final)
-            except OSError:
-                if not self.has(config.run_id):
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         return final
 
     def read_summary(self, run_id: str) -> dict[str, Any]:

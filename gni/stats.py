@@ -3,7 +3,11 @@
 Each configuration is run with several seeds; a baseline and a treatment with the same
 seed share their initial weights and batches, so comparisons use the per-seed
 differences (a paired t-test). With many comparisons, p-values are adjusted with
-Holm's step-down method, which controls the family-wise error rate.
+Holm's step-down method, which controls the family-wise error rate. The intervals and
+tests are scipy's (``scipy.stats.ttest_1samp``, ``ttest_rel``, ``t.interval``); this
+module decides what enters them and handles the cases scipy leaves undefined (fewer
+than two values, no spread). :func:`paired_table` makes a chapter's whole table of
+comparisons from a table of runs.
 """
 
 from __future__ import annotations
@@ -40,24 +44,38 @@ class Estimate:
 @dataclass(frozen=True)
 class PairedComparison:
     """treatment - baseline over seeds: the mean difference, its CI, and the p-value of
-    a two-sided paired t-test (nan when n < 2 or all differences are equal)."""
+    a two-sided paired t-test.
+
+    The p-value is nan when fewer than two pairs remain. When every difference is the
+    same, the t statistic is infinite: p = 0 for a non-zero difference, p = 1 when every
+    difference is exactly 0 (and the CI is the difference itself).
+    """
 
     difference: Estimate
     p_value: float
 
 
-def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Estimate:
-    """Mean and Student-t confidence interval of ``values`` (NaNs are dropped)."""
+def _values(values: Sequence[float]) -> np.ndarray:
     x = np.asarray(values, dtype=float)
-    x = x[~np.isnan(x)]
+    return x[~np.isnan(x)]
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Estimate:
+    """Mean and Student-t confidence interval of ``values`` (NaNs are dropped).
+
+    The interval is ``scipy.stats.ttest_1samp(values, 0).confidence_interval``; values
+    that are all equal give the zero-width interval at that value.
+    """
+    x = _values(values)
     n = len(x)
     if n == 0:
         return Estimate(math.nan, math.nan, math.nan, 0)
-    mean = float(x.mean())
     if n < 2:
-        return Estimate(mean, math.nan, math.nan, n)
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
-    return Estimate(mean, mean - half, mean + half, n)
+        return Estimate(float(x[0]), math.nan, math.nan, n)
+    if np.all(x == x[0]):  # no spread: scipy would warn about precision loss
+        return Estimate(float(x[0]), float(x[0]), float(x[0]), n)
+    ci = stats.ttest_1samp(x, 0.0).confidence_interval(confidence)
+    return Estimate(float(x.mean()), float(ci.low), float(ci.high), n)
 
 
 def prediction_interval(
@@ -70,32 +88,44 @@ def prediction_interval(
     mean of ``values``, this bounds a new result such as another lab's single run (or
     its mean over a few seeds).
     """
-    x = np.asarray(values, dtype=float)
-    x = x[~np.isnan(x)]
+    x = _values(values)
     n = len(x)
     if n < 2:
-        return Estimate(float(x.mean()) if n else math.nan, math.nan, math.nan, n)
+        return Estimate(float(x[0]) if n else math.nan, math.nan, math.nan, n)
     mean = float(x.mean())
-    half = float(
-        stats.t.ppf(0.5 + confidence / 2, n - 1) * x.std(ddof=1) * math.sqrt(1 / new_draws + 1 / n)
-    )
-    return Estimate(mean, mean - half, mean + half, n)
+    scale = float(x.std(ddof=1)) * math.sqrt(1 / new_draws + 1 / n)
+    if scale == 0:
+        return Estimate(mean, mean, mean, n)
+    lo, hi = stats.t.interval(confidence, n - 1, loc=mean, scale=scale)
+    return Estimate(mean, float(lo), float(hi), n)
 
 
 def paired_comparison(
     baseline: Sequence[float], treatment: Sequence[float], confidence: float = 0.95
 ) -> PairedComparison:
-    """Compare values paired by position (by seed): treatment - baseline."""
+    """Compare values paired by position (by seed): treatment - baseline.
+
+    A pair with a NaN on either side is dropped; the difference's ``n`` counts the pairs
+    that remain. The test and interval are ``scipy.stats.ttest_rel``'s.
+    """
     a = np.asarray(baseline, dtype=float)
     b = np.asarray(treatment, dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"paired values need equal lengths, got {len(a)} and {len(b)}")
     keep = ~(np.isnan(a) | np.isnan(b))
-    d = b[keep] - a[keep]
-    difference = mean_ci(d, confidence)
-    if len(d) < 2 or np.all(d == d[0]):
-        return PairedComparison(difference, math.nan)
-    return PairedComparison(difference, float(stats.ttest_rel(b[keep], a[keep]).pvalue))
+    a, b = a[keep], b[keep]
+    d = b - a
+    n = len(d)
+    if n < 2:
+        return PairedComparison(mean_ci(d, confidence), math.nan)
+    if np.all(d == d[0]):  # no spread: t is infinite, or 0/0 when every difference is 0
+        same = float(d[0])
+        return PairedComparison(Estimate(same, same, same, n), 1.0 if same == 0 else 0.0)
+    result = stats.ttest_rel(b, a)
+    ci = result.confidence_interval(confidence)
+    return PairedComparison(
+        Estimate(float(d.mean()), float(ci.low), float(ci.high), n), float(result.pvalue)
+    )
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:
@@ -152,3 +182,92 @@ def paired_differences(
     merged = treated.merge(base, on=keys, how="inner", validate="many_to_one")
     merged["difference"] = merged[y] - merged["_base"]
     return merged[[*keys, between, "difference"]].reset_index(drop=True)
+
+
+def paired_table(
+    runs: pd.DataFrame,
+    measures: Sequence[str],
+    between: str,
+    baseline: str,
+    pair_by: str = "seed",
+    by: Sequence[str] = ("dataset",),
+    status: str | None = "status",
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """Every arm against the baseline on every measure, paired by ``pair_by``, with Holm.
+
+    ``runs`` has one row per run: the columns ``by`` (e.g. the dataset), ``between``
+    (the arm, e.g. ``method``), ``pair_by`` (e.g. the seed), the ``measures`` and, unless
+    ``status`` is None, a status column. Within each group of ``by``, each arm other than
+    ``baseline`` is compared with the baseline run of the same ``pair_by`` value (see
+    :func:`paired_comparison`). A pair enters only when both runs have status ``ok`` and
+    a value of the measure; the others are named in ``excluded``, never dropped silently.
+    A measure that no run of a group has (shakespeare_char has no test split) gives no
+    row for that group.
+
+    Returns one row per (``*by``, measure, arm), in the order of ``runs``, with columns:
+
+    - ``*by``, ``measure`` (the column name), ``between`` (the treated arm);
+    - ``baseline``, ``treatment``: :class:`Estimate` of each arm over the pairs that
+      entered (the same pairs, so ``treatment.mean - baseline.mean == difference.mean``);
+    - ``difference``: :class:`Estimate` of treatment - baseline; its ``n`` counts the pairs;
+    - ``p``: the paired t-test's two-sided p-value; ``p_holm``: Holm-adjusted over every
+      row of the table (the whole family);
+    - ``differences``: the per-pair differences (an array, in the order of ``pairs``);
+    - ``pairs``, ``excluded``: tuples of the ``pair_by`` values that entered and that did
+      not (a run that is not ``ok``, a missing value, or a run missing from one arm).
+    """
+    by = list(by)
+    needed = [*by, between, pair_by, *measures, *([status] if status is not None else [])]
+    missing = [c for c in needed if c not in runs.columns]
+    if missing:
+        raise ValueError(f"runs table lacks column(s) {missing}; it has {list(runs.columns)}")
+    rows = []
+    groups = runs.groupby(by, sort=False) if by else [((), runs)]
+    for keys, group in groups:
+        where = dict(zip(by, keys, strict=True))
+        arms = list(dict.fromkeys(group[between]))
+        if baseline not in arms:
+            raise ValueError(f"no {between}={baseline!r} runs for {where}; arms: {arms}")
+        for arm, runs_of_arm in group.groupby(between, sort=False):
+            repeated = runs_of_arm[pair_by][runs_of_arm[pair_by].duplicated()].tolist()
+            if repeated:
+                raise ValueError(
+                    f"{where} {between}={arm!r}: {pair_by} {repeated} appear(s) in more than "
+                    f"one run; pairing needs one run per {pair_by}"
+                )
+        all_pairs = sorted(set(group[pair_by]))
+        ok = group[group[status] == "ok"] if status is not None else group
+        for measure in measures:
+            if group[measure].isna().all():
+                continue
+            values = {
+                arm: ok[ok[between] == arm].set_index(pair_by)[measure].astype(float)
+                for arm in arms
+            }
+            base = values[baseline].reindex(all_pairs)
+            for arm in arms:
+                if arm == baseline:
+                    continue
+                treated = values[arm].reindex(all_pairs)
+                entered = base.notna() & treated.notna()
+                a, b = base[entered].to_numpy(), treated[entered].to_numpy()
+                comparison = paired_comparison(a, b, confidence)
+                rows.append(
+                    {
+                        **where,
+                        "measure": measure,
+                        between: arm,
+                        "baseline": mean_ci(a, confidence),
+                        "treatment": mean_ci(b, confidence),
+                        "difference": comparison.difference,
+                        "p": comparison.p_value,
+                        "differences": b - a,
+                        "pairs": tuple(base.index[entered].tolist()),
+                        "excluded": tuple(base.index[~entered].tolist()),
+                    }
+                )
+    columns = [*by, "measure", between, "baseline", "treatment", "difference", "p"]
+    table = pd.DataFrame(rows, columns=[*columns, "differences", "pairs", "excluded"])
+    table.insert(len(columns), "p_holm", holm(table["p"].to_numpy(dtype=float)))
+    return table

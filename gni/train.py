@@ -1,10 +1,19 @@
 """train(config): one training run of the paper's template, recorded in the results store.
 
-The loop: linear warmup then cosine decay of the learning rate to ``min_lr``; AdamW
-with decay on >=2-d tensors (or SGD with momentum); global gradient clipping; gradient
-noise (``gni.noise``) before or after clipping; an evaluation every ``eval_interval``
-steps on ``eval_iters`` batches of train and val, in eval mode; at the end the loss on
-the whole val and test splits. Losses are nats per character; bpc = loss / ln 2.
+The loop is the AI Scientist nanoGPT template's: at every step ``it = 0 .. max_iters``
+(``max_iters + 1`` steps, as the template takes), first an evaluation when ``it`` is a
+multiple of ``eval_interval`` (``eval_iters`` batches of train and val, eval mode), then
+one update: linear warmup ``lr * it / warmup_iters`` (zero at step 0), cosine decay to
+``min_lr`` at ``lr_decay_iters``; AdamW with decay on >=2-d tensors (or SGD with
+momentum); global gradient clipping; gradient noise before or after clipping, from
+``gni.noise.GradientNoise`` (``noise_impl="separate"``) or fused into the update by
+``gni.optim.NoisyAdamW`` (``"fused"``). At the end, the loss on the whole val and test
+splits. Losses are nats per character; bpc = loss / ln 2.
+
+The record keeps both training losses: ``final_train_loss_eval``, the mean over the
+fixed train batches of the last evaluation in eval mode (dropout off), and
+``final_train_loss_minibatch``, the loss of the last step's minibatch in train mode
+(dropout on), which is what the template reports as ``final_train_loss``.
 
 Randomness comes from separate streams derived from the seed: model init, training
 batches, dropout (torch's global generator), noise, and evaluation batches (the same
@@ -24,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import platform
 import resource
 import statistics
@@ -40,11 +48,13 @@ import torch
 from tqdm import tqdm
 
 from gni import GniError, paths
+from gni.atomic import atomic_file
 from gni.config import RunConfig
 from gni.data import TokenData
 from gni.model import GPT, GPTConfig, count_parameters
 from gni.noise import GradientNoise
-from gni.optim import decay_param_groups
+from gni.optim import NoisyAdamW, decay_param_groups
+from gni.recipe import provenance
 from gni.results import ResultsStore
 from gni.schedules import make_schedule
 
@@ -56,8 +66,8 @@ TIMED = 3  # steps (and forward passes) timed for that estimate, after one to wa
 @dataclass
 class RunResult:
     run_id: str
-    path: Path  # the record's folder
-    summary: dict[str, Any]
+    path: Path  # the record's folder; the checkpoint when stopped early
+    summary: dict[str, Any]  # status "stopped" (with iters_done) when stopped early
     curves: pd.DataFrame
     reused: bool  # True when the record existed and nothing was trained
 
@@ -79,14 +89,17 @@ def _generator(seed: int, stream: str, device: str = "cpu") -> torch.Generator:
 
 
 def lr_at(config: RunConfig, it: int) -> float:
-    """Learning rate of step ``it`` (from 0): linear warmup, cosine decay, then min_lr."""
-    if it < config.warmup_iters:
-        return config.learning_rate * (it + 1) / (config.warmup_iters + 1)
-    if it >= config.lr_decay_iters:
-        return config.min_lr
-    progress = (it - config.warmup_iters) / max(1, config.lr_decay_iters - config.warmup_iters)
+    """Learning rate of step ``it`` (from 0), the template's ``get_lr``: linear warmup from
+    zero, ``lr * it / warmup_iters``, then cosine decay to ``min_lr`` at ``lr_decay_iters``,
+    then ``min_lr``."""
+    c = config
+    if it < c.warmup_iters:
+        return c.learning_rate * it / c.warmup_iters
+    if it > c.lr_decay_iters:
+        return c.min_lr
+    progress = (it - c.warmup_iters) / max(1, c.lr_decay_iters - c.warmup_iters)
     coeff = 0.5 * (1.0 + math.cos(math.pi * progress))
-    return config.min_lr + coeff * (config.learning_rate - config.min_lr)
+    return c.min_lr + coeff * (c.learning_rate - c.min_lr)
 
 
 def resolve_device(device: str) -> str:
@@ -114,22 +127,36 @@ def build_model(config: RunConfig, vocab_size: int, device: str = "cpu") -> GPT:
 
 
 def build_optimizer(config: RunConfig, model: GPT, device: str) -> torch.optim.Optimizer:
-    groups = decay_param_groups(model, config.weight_decay)
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(
+    """AdamW (torch's, or NoisyAdamW when the noise is fused into it) or SGD with momentum."""
+    c = config
+    groups = decay_param_groups(model, c.weight_decay)
+    if c.noise_impl == "fused":
+        return NoisyAdamW(
             groups,
-            lr=config.learning_rate,
-            betas=(config.beta1, config.beta2),
-            fused=device.startswith("cuda"),
+            lr=c.learning_rate,
+            betas=(c.beta1, c.beta2),
+            schedule=make_schedule(c.noise_schedule, **c.noise_args),
+            seed=stream_seed(c.seed, "noise"),
+            scale=c.noise_scale,
         )
-    return torch.optim.SGD(groups, lr=config.learning_rate, momentum=config.momentum)
+    if c.optimizer == "adamw":
+        return torch.optim.AdamW(
+            groups, lr=c.learning_rate, betas=(c.beta1, c.beta2), fused=device.startswith("cuda")
+        )
+    return torch.optim.SGD(groups, lr=c.learning_rate, momentum=c.momentum)
 
 
-def build_noise(config: RunConfig, model: GPT) -> GradientNoise:
-    schedule = make_schedule(config.noise_schedule, **config.noise_args)
+def build_noise(config: RunConfig, optimizer: torch.optim.Optimizer) -> GradientNoise | None:
+    """The separate noise transform, or None when the optimizer draws the noise itself.
+
+    It visits the parameters in the optimizer's order (matrices, then the rest), as
+    NoisyAdamW does, so both draw the same noise for the same parameter.
+    """
+    if config.noise_impl == "fused":
+        return None
     return GradientNoise(
-        model.parameters(),
-        schedule,
+        [p for group in optimizer.param_groups for p in group["params"]],
+        make_schedule(config.noise_schedule, **config.noise_args),
         seed=stream_seed(config.seed, "noise"),
         scale=config.noise_scale,
     )
@@ -144,7 +171,8 @@ class Run:
         self.device = device
         self.model = build_model(config, data.vocab_size, device)
         self.optimizer = build_optimizer(config, self.model, device)
-        self.noise = build_noise(config, self.model)
+        self.noise = build_noise(config, self.optimizer)
+        self.sigma = make_schedule(config.noise_schedule, **config.noise_args)
         self.n_params = sum(p.numel() for p in self.model.parameters())
         self.batches = _generator(config.seed, "batches")
         torch.manual_seed(stream_seed(config.seed, "dropout"))  # dropout draws from here
@@ -154,13 +182,15 @@ class Run:
         self.interval = {"grad_norm": 0.0, "noise_ratio": 0.0, "steps": 0}
         self.train_seconds = 0.0
         self.tokens = 0
+        self.last_loss = math.nan  # the last step's minibatch loss, train mode
+        self.started = time.perf_counter()  # wall clock origin (earlier sessions included)
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "run_id": self.config.run_id,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "noise": self.noise.state_dict(),
+            "noise": None if self.noise is None else self.noise.state_dict(),
             "batches": self.batches.get_state(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -169,6 +199,7 @@ class Run:
             "interval": self.interval,
             "train_seconds": self.train_seconds,
             "tokens": self.tokens,
+            "last_loss": self.last_loss,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -176,7 +207,8 @@ class Run:
             raise GniError(f"checkpoint belongs to run {state['run_id']}, not {self.config.run_id}")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.noise.load_state_dict(state["noise"])
+        if self.noise is not None:
+            self.noise.load_state_dict(state["noise"])
         self.batches.set_state(state["batches"])
         torch.set_rng_state(state["torch_rng"])
         if state["cuda_rng"] and torch.cuda.is_available():
@@ -186,6 +218,7 @@ class Run:
         self.interval = state["interval"]
         self.train_seconds = state["train_seconds"]
         self.tokens = state["tokens"]
+        self.last_loss = state["last_loss"]
 
     def _autocast(self) -> Any:
         dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
@@ -218,19 +251,29 @@ class Run:
         else:
             grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm).item()
             noised_norm = min(grad_norm, max_norm)
-            self.noise.step()
+            if self.noise is not None:
+                self.noise.step()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.interval["grad_norm"] += grad_norm
-        # ||noise|| / ||gradient it was added to||, with ||noise|| = std * sqrt(n) (exact in
-        # expectation; off by about 1 / sqrt(2n) for one draw): no extra pass over memory
-        self.interval["noise_ratio"] += (
-            self.noise.last_std * math.sqrt(self.n_params) / max(noised_norm, 1e-30)
-        )
+        self.interval["noise_ratio"] += self.noise_ratio(noised_norm)
         self.interval["steps"] += 1
         self.iter += 1
         self.tokens += x.numel()
+        self.last_loss = loss_value
         return loss_value
+
+    def noise_ratio(self, noised_norm: float) -> float:
+        """||noise|| / ||the gradient it was added to|| at this step.
+
+        ||noise|| = std * sqrt(n), exact in expectation (off by about 1 / sqrt(2n) for one
+        draw), so no pass over memory is spent on it; with the relative scale the ratio is
+        sigma_t itself.
+        """
+        sigma = self.sigma(self.iter)
+        if self.config.noise_scale == "relative":
+            return sigma
+        return sigma * math.sqrt(self.n_params) / max(noised_norm, 1e-30)
 
     @torch.no_grad()
     def estimate_loss(self, split: str, on_batch: Callable[[float], None] | None = None) -> float:
@@ -277,7 +320,7 @@ class Run:
             "train_loss": self.estimate_loss("train", on_batch),
             "val_loss": self.estimate_loss("val", on_batch),
             "lr": lr_at(self.config, self.iter),
-            "sigma": self.noise.schedule(self.iter),
+            "sigma": self.sigma(self.iter),
             "grad_norm": self.interval["grad_norm"] / steps if steps else math.nan,
             "noise_ratio": self.interval["noise_ratio"] / steps if steps else math.nan,
             "tokens": self.tokens,
@@ -331,7 +374,8 @@ class CpuTimeCheck:
         if len(self.batch_seconds) == TIMED + 1:
             c = self.config
             per_batch = min(self.batch_seconds[1:])
-            steps, evals = c.max_iters - self.first_iter, evaluations_after(c, self.first_iter)
+            steps = c.max_iters + 1 - self.first_iter  # the template's max_iters + 1 steps
+            evals = evaluations_after(c, self.first_iter)
             self._warn(
                 (steps + evals * 2 * c.eval_iters) * per_batch,
                 "more than",
@@ -347,7 +391,7 @@ class CpuTimeCheck:
         if len(self.step_seconds) == TIMED + 1:
             c = self.config
             per_step = statistics.median(self.step_seconds[1:])
-            steps, evals = c.max_iters - done, evaluations_after(c, done)
+            steps, evals = c.max_iters + 1 - done, evaluations_after(c, done)
             if len(self.batch_seconds) > TIMED:
                 per_eval = 2 * c.eval_iters * min(self.batch_seconds[1:])
                 self._warn(
@@ -375,13 +419,8 @@ class CpuTimeCheck:
 
 
 def _save_atomic(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    try:
+    with atomic_file(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _peak_memory_mb(device: str) -> tuple[float, str]:
@@ -404,7 +443,7 @@ def train(
     checkpoint_interval: int | None = None,
     stop_at: int | None = None,
     progress: bool | None = None,
-) -> RunResult | None:
+) -> RunResult:
     """Train one run and write its record; reuse the record if the store has it.
 
     Args:
@@ -413,11 +452,10 @@ def train(
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
         checkpoint_interval: steps between checkpoints, rounded up to an evaluation
             point (default: every evaluation; 0: none). A run with a checkpoint resumes.
-        stop_at: stop after this many steps and leave a checkpoint, without writing the
-            record (for preemptible jobs); returns None in that case.
+        stop_at: stop before step ``stop_at`` (after ``stop_at`` updates) and leave a
+            checkpoint without writing the record (for preemptible jobs); the result's
+            status is then ``stopped``.
         progress: show a progress bar (default: when stderr is a terminal).
-
-    Returns the run's result, or None when ``stop_at`` stopped it early.
     """
     store = store or ResultsStore()
     if store.has(config.run_id):
@@ -431,93 +469,117 @@ def train(
     device = resolve_device(device)
     data = TokenData(config.dataset, config.data_bytes, config.train_chars)
     data.check_block_size(config.block_size)
-    checkpoint_interval = (
-        config.eval_interval if checkpoint_interval is None else checkpoint_interval
-    )
-    checkpoint = paths.checkpoint_dir() / config.run_id / "resume.pt"
-
     run = Run(config, data, device)
+    checkpoint = paths.checkpoint_dir() / config.run_id / "resume.pt"
     if checkpoint.is_file():
-        run.load_state_dict(torch.load(checkpoint, map_location=device, weights_only=False))
+        run.load_state_dict(torch.load(checkpoint, map_location=device, weights_only=True))
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats(device)
+    every = config.eval_interval if checkpoint_interval is None else checkpoint_interval
+    status = _loop(run, checkpoint, every, stop_at, progress)
+    if status == "stopped":
+        _save_atomic(run.state_dict(), checkpoint)
+        summary = {"run_id": config.run_id, "status": status, "iters_done": run.iter}
+        return RunResult(config.run_id, checkpoint, summary, pd.DataFrame(run.rows), False)
+    return _finish(run, status, store, checkpoint)
+
+
+def _loop(
+    run: Run, checkpoint: Path, checkpoint_interval: int, stop_at: int | None, progress: bool | None
+) -> str:
+    """Steps 0 .. max_iters as in the template; returns ok, diverged or stopped."""
+    c = run.config
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(
-        total=config.max_iters,
+        total=c.max_iters + 1,
         initial=run.iter,
         disable=not show,
-        desc=config.run_id,
+        desc=c.run_id,
         unit="it",
         dynamic_ncols=True,
     )
-    started = time.perf_counter() - (run.rows[-1]["wall_s"] if run.rows else 0.0)
-    status, last_checkpoint = "ok", run.iter
-    clock = CpuTimeCheck(config, run.iter) if device == "cpu" else None
-    if not run.rows:
-        run.evaluate(0.0, clock.eval_batch if clock is not None else None)
-    while run.iter < config.max_iters:
-        if stop_at is not None and run.iter >= stop_at:
-            break
-        t0 = time.perf_counter()
-        loss = run.train_step()
-        if not math.isfinite(loss):
-            status = "diverged"
-            break
-        step_seconds = time.perf_counter() - t0
-        run.train_seconds += step_seconds
-        if clock is not None:
-            clock.step(step_seconds, run.iter)
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{run.tokens / run.train_seconds:,.0f}")
-        if run.iter % config.eval_interval == 0 or run.iter == config.max_iters:
-            row = run.evaluate(time.perf_counter() - started)
-            if not (math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"])):
-                status = "diverged"
-                break
-            if checkpoint_interval and run.iter - last_checkpoint >= checkpoint_interval:
-                _save_atomic(run.state_dict(), checkpoint)
-                last_checkpoint = run.iter
-    bar.close()
-    if status == "ok" and run.iter < config.max_iters:  # stop_at
-        _save_atomic(run.state_dict(), checkpoint)
-        return None
+    clock = CpuTimeCheck(c, run.iter) if run.device == "cpu" else None
+    run.started = time.perf_counter() - (run.rows[-1]["wall_s"] if run.rows else 0.0)
+    last_checkpoint = run.iter
+    with bar:
+        while True:
+            due = run.iter % c.eval_interval == 0 or run.iter == c.max_iters
+            if due and not (run.rows and run.rows[-1]["iter"] == run.iter):
+                on_batch = clock.eval_batch if clock is not None and not run.rows else None
+                row = run.evaluate(time.perf_counter() - run.started, on_batch)
+                if not (math.isfinite(row["train_loss"]) and math.isfinite(row["val_loss"])):
+                    return "diverged"
+                if checkpoint_interval and run.iter - last_checkpoint >= checkpoint_interval:
+                    _save_atomic(run.state_dict(), checkpoint)
+                    last_checkpoint = run.iter
+            if stop_at is not None and run.iter >= stop_at:
+                return "stopped"
+            t0 = time.perf_counter()
+            loss = run.train_step()
+            if not math.isfinite(loss):
+                return "diverged"
+            seconds = time.perf_counter() - t0
+            run.train_seconds += seconds
+            if clock is not None:
+                clock.step(seconds, run.iter)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{run.tokens / run.train_seconds:,.0f}")
+            if run.iter > c.max_iters:
+                return "ok"
 
+
+def _finish(run: Run, status: str, store: ResultsStore, checkpoint: Path) -> RunResult:
+    """Evaluate the whole val and test splits, write the record, keep the final weights."""
+    config, data = run.config, run.data
     curves = pd.DataFrame(run.rows)
     final: dict[str, float | None] = {"val": None, "test": None}
     if status == "ok":
         for split in ("val", "test"):
             if split in data.splits:
                 final[split] = run.split_loss(split)
-    peak_mb, peak_kind = _peak_memory_mb(device)
-    best = curves["val_loss"].idxmin() if curves["val_loss"].notna().any() else None
     summary = {
         "run_id": config.run_id,
         "status": status,
         "iters_done": run.iter,
-        "final_train_loss": _none_if_nan(curves["train_loss"].iloc[-1]),
+        **_losses(curves, run.last_loss if status == "ok" else math.nan, final),
+        **_costs(run),
+        **provenance(),
+    }
+    path = store.write(config, curves, summary)
+    if status == "ok":
+        weights = {"config": config.to_dict(), "vocab": data.vocab, "model": run.model.state_dict()}
+        _save_atomic(weights, paths.checkpoint_dir() / config.run_id / "model.pt")
+    checkpoint.unlink(missing_ok=True)
+    return RunResult(config.run_id, path, summary, curves, reused=False)
+
+
+def _losses(
+    curves: pd.DataFrame, last_minibatch: float, final: dict[str, float | None]
+) -> dict[str, Any]:
+    best = curves["val_loss"].idxmin() if curves["val_loss"].notna().any() else None
+    return {
+        "final_train_loss_eval": _none_if_nan(curves["train_loss"].iloc[-1]),
+        "final_train_loss_minibatch": _none_if_nan(last_minibatch),
         "best_val_loss": None if best is None else float(curves["val_loss"][best]),
         "best_val_iter": None if best is None else int(curves["iter"][best]),
         "final_val_loss": final["val"],
         "final_val_bpc": None if final["val"] is None else final["val"] / LN2,
         "final_test_loss": final["test"],
         "final_test_bpc": None if final["test"] is None else final["test"] / LN2,
+    }
+
+
+def _costs(run: Run) -> dict[str, Any]:
+    peak_mb, peak_kind = _peak_memory_mb(run.device)
+    return {
         "tokens_per_s": run.tokens / run.train_seconds if run.train_seconds else None,
         "train_seconds": run.train_seconds,
-        "wall_seconds": time.perf_counter() - started,
+        "wall_seconds": time.perf_counter() - run.started,
         "peak_memory_mb": peak_mb,
         "peak_memory_kind": peak_kind,
         "n_params": count_parameters(run.model),
-        "vocab_size": data.vocab_size,
-        "device": device,
+        "vocab_size": run.data.vocab_size,
+        "device": run.device,
         "torch_version": torch.__version__,
         "torch_threads": torch.get_num_threads(),
     }
-    path = store.write(config, curves, summary)
-    model_path = paths.checkpoint_dir() / config.run_id / "model.pt"
-    if status == "ok":
-        _save_atomic(
-            {"config": config.to_dict(), "vocab": data.vocab, "model": run.model.state_dict()},
-            model_path,
-        )
-    checkpoint.unlink(missing_ok=True)
-    return RunResult(config.run_id, path, summary, curves, reused=False)

@@ -19,6 +19,8 @@ import torch
 import triton
 import triton.language as tl
 
+from gni.noise import has_noise
+
 if TYPE_CHECKING:
     from gni.optim import NoisyAdamW
 
@@ -103,15 +105,32 @@ def _addresses(tensors: list[torch.Tensor], device: torch.device) -> torch.Tenso
     return torch.tensor([t.data_ptr() for t in tensors], dtype=torch.int64, device=device)
 
 
+def _step_buckets(
+    optimizer: NoisyAdamW, params: list[torch.Tensor]
+) -> dict[tuple[torch.dtype, float], list[torch.Tensor]]:
+    """Count the step in each parameter's state; group the parameters by (dtype, step),
+    one kernel launch each."""
+    buckets: dict[tuple[torch.dtype, float], list[torch.Tensor]] = {}
+    for p in params:
+        if not p.is_contiguous() or p.grad is None or not p.grad.is_contiguous():
+            raise ValueError("the Triton path needs contiguous parameters and gradients")
+        if p.dtype not in _TL_DTYPES:
+            raise ValueError(f"the Triton path supports {list(_TL_DTYPES)}, not {p.dtype}")
+        state = optimizer.state[p]
+        state["step"] += 1
+        buckets.setdefault((p.dtype, state["step"].item()), []).append(p)
+    return buckets
+
+
 def triton_noisy_adamw(
     optimizer: NoisyAdamW,
     gathered: list[tuple[dict[str, Any], list[torch.Tensor]]],
     std: torch.Tensor | float,
 ) -> None:
-    """One NoisyAdamW step with the kernel; ``gathered`` is (group, params with grads)."""
+    """One NoisyAdamW step with the kernel; ``gathered`` is (group, params with grads) and
+    ``std`` the per-entry standard deviation from :func:`gni.noise.noise_std`."""
     params = [p for _, ps in gathered for p in ps]
     device = params[0].device
-    has_noise = not (isinstance(std, float) and std == 0.0)
     std_tensor = (
         std.reshape(1).float()
         if isinstance(std, torch.Tensor)
@@ -125,17 +144,8 @@ def triton_noisy_adamw(
         offset_of[p] = offset
         offset += p.numel()
     for group, ps in gathered:
-        buckets: dict[tuple[torch.dtype, float], list[torch.Tensor]] = {}
-        for p in ps:
-            if not p.is_contiguous() or p.grad is None or not p.grad.is_contiguous():
-                raise ValueError("the Triton path needs contiguous parameters and gradients")
-            if p.dtype not in _TL_DTYPES:
-                raise ValueError(f"the Triton path supports {list(_TL_DTYPES)}, not {p.dtype}")
-            state = optimizer.state[p]
-            state["step"] += 1
-            buckets.setdefault((p.dtype, state["step"].item()), []).append(p)
         beta1, beta2 = group["betas"]
-        for (dtype, step), bucket in buckets.items():
+        for (dtype, step), bucket in _step_buckets(optimizer, ps).items():
             states = [optimizer.state[p] for p in bucket]
             for s in states:  # the kernel keeps the moments in fp32
                 for name in ("exp_avg", "exp_avg_sq"):
@@ -163,6 +173,6 @@ def triton_noisy_adamw(
                 group["lr"] / (1 - beta1**step),
                 math.sqrt(1 - beta2**step),
                 P_DTYPE=_TL_DTYPES[dtype],
-                HAS_NOISE=has_noise,
+                HAS_NOISE=has_noise(std),
                 BLOCK=BLOCK,
             )

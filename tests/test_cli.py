@@ -17,7 +17,8 @@ def test_train_smoke_writes_a_record_then_reuses_it(isolated_store: Path):
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("wrote ")
     assert re.search(
-        r"^status ok, final train loss \d\.\d{4}, best val loss \d\.\d{4}, val bpc \d\.\d{4}$",
+        r"^status ok, final train loss \d\.\d{4} \(eval mode; last minibatch \d\.\d{4}\), "
+        r"best val loss \d\.\d{4}, val bpc \d\.\d{4}$",
         first.stdout,
         re.MULTILINE,
     ), first.stdout

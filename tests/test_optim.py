@@ -7,6 +7,7 @@ is imported); on a machine with CUDA it would run compiled instead.
 import copy
 import importlib.util
 import os
+from typing import Any
 
 import pytest
 import torch
@@ -211,3 +212,117 @@ def test_triton_kernel_updates_bf16_parameters_with_fp32_moments():
 def test_bad_hyperparameters_are_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
         NoisyAdamW([torch.nn.Parameter(torch.zeros(2))], **kwargs)
+
+
+# The noisy gradients g + s * z of steps 0 and 1 for seed 7, sigma 0.3, over a (40, 25)
+# and a (7,) tensor, at flat positions across both. Reference and foreach draw the stream
+# of gni.noise, whose unit draws tests/test_noise.py pins; Triton draws its own Philox stream.
+PINNED_AT = [0, 14, 999, 1000, 1006]
+PINNED = {
+    "relative": [
+        [
+            -0.8002229332923889,
+            -0.652225136756897,
+            0.5962769985198975,
+            0.713217556476593,
+            0.7411462068557739,
+        ],
+        [
+            -0.7907105088233948,
+            -0.5297592282295227,
+            0.792672872543335,
+            0.7632527351379395,
+            0.6942998766899109,
+        ],
+    ],
+    "triton/absolute": [
+        [
+            -0.7187477350234985,
+            0.08539688587188721,
+            0.8127042651176453,
+            0.5198742151260376,
+            0.5410059690475464,
+        ],
+        [
+            -1.1957341432571411,
+            -0.9832528829574585,
+            0.8831593990325928,
+            0.6945290565490723,
+            1.4625239372253418,
+        ],
+    ],
+    "triton/relative": [
+        [
+            -0.7076367735862732,
+            -0.36844590306282043,
+            0.7459093332290649,
+            0.6266269087791443,
+            0.6352347731590271,
+        ],
+        [
+            -0.9019341468811035,
+            -0.8037534952163696,
+            0.7746087908744812,
+            0.697771430015564,
+            1.0106092691421509,
+        ],
+    ],
+}
+
+
+def _pinned_grads(grad: float) -> list[torch.Tensor]:
+    return [torch.linspace(-grad, grad, 1000).reshape(40, 25), torch.full((7,), grad)]
+
+
+def _pinned_noisy_grads(
+    impl: str, scale: str, sigma: float = 0.3, grad: float = 0.7, at: Any = PINNED_AT
+) -> torch.Tensor:
+    """g + s * z at ``at`` for two steps (one row a step): NoisyAdamW's first moment with
+    beta1 = 0, or the gradient after GradientNoise (``impl="GradientNoise"``)."""
+    params = [torch.nn.Parameter(torch.zeros(40, 25)), torch.nn.Parameter(torch.zeros(7))]
+    schedule = make_schedule("constant", sigma0=sigma)
+    optimizer = impl != "GradientNoise"
+    if optimizer:
+        opt = NoisyAdamW(
+            params,
+            betas=(0.0, 0.99),
+            weight_decay=0.0,
+            schedule=schedule,
+            seed=7,
+            scale=scale,
+            impl=impl,
+        )
+    else:
+        opt = GradientNoise(params, schedule, seed=7, scale=scale)
+    values = []
+    for _ in range(2):
+        for p, g in zip(params, _pinned_grads(grad), strict=True):
+            p.grad = g
+        opt.step()
+        noisy = [opt.state[p]["exp_avg"] if optimizer else p.grad for p in params]
+        values.append(torch.cat([t.reshape(-1) for t in noisy])[at])
+    return torch.stack(values)
+
+
+@pytest.mark.parametrize("impl", ["reference", "foreach"])
+def test_absolute_noise_is_sigma_times_the_unit_draws_of_gradient_noise(impl):
+    every = slice(None)
+    unit = _pinned_noisy_grads("GradientNoise", "absolute", sigma=1.0, grad=0.0, at=every)
+    g = torch.cat([t.reshape(-1) for t in _pinned_grads(0.7)])
+    assert torch.equal(_pinned_noisy_grads(impl, "absolute", at=every), g + 0.3 * unit)
+
+
+@pytest.mark.parametrize("impl", ["reference", "foreach"])
+def test_relative_noise_stream_of_a_seed_is_pinned(impl):
+    assert _pinned_noisy_grads(impl, "relative").tolist() == PINNED["relative"]
+    every = slice(None)  # and GradientNoise adds exactly the same noise
+    gradient_noise = _pinned_noisy_grads("GradientNoise", "relative", at=every)
+    assert torch.equal(_pinned_noisy_grads(impl, "relative", at=every), gradient_noise)
+
+
+@needs_triton
+@pytest.mark.parametrize("scale", ["absolute", "relative"])
+def test_triton_noise_stream_of_a_seed_is_pinned(scale):
+    values = _pinned_noisy_grads("triton", scale).tolist()
+    # compiled on a GPU, tl.randn's log, sin and cos may round otherwise
+    assert values == [pytest.approx(v, abs=1e-5) for v in PINNED[f"triton/{scale}"]]

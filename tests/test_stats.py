@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from gni.stats import curve_band, holm, mean_ci, paired_comparison
+from gni.stats import curve_band, holm, mean_ci, paired_comparison, paired_table
 
 
 def test_mean_ci_is_the_student_t_interval():
@@ -30,6 +30,43 @@ def test_paired_comparison_uses_per_seed_differences():
     assert result.p_value == pytest.approx(stats.ttest_rel(treatment, baseline).pvalue)
     assert result.p_value < 0.001
     assert stats.ttest_ind(treatment, baseline).pvalue > 0.5  # unpaired would see nothing
+
+
+def test_paired_comparison_interval_is_the_t_interval_of_the_differences():
+    d = np.array([-0.1, -0.2, -0.1])  # t = -4 on 2 degrees of freedom
+    base = np.array([1.0, 2.0, 3.0])
+    result = paired_comparison(base, base + d)
+    half = stats.t.ppf(0.975, 2) * np.std(d, ddof=1) / math.sqrt(3)
+    assert result.difference.mean == pytest.approx(-0.4 / 3)
+    assert result.difference.lo == pytest.approx(-0.4 / 3 - half)
+    assert result.difference.hi == pytest.approx(-0.4 / 3 + half)
+    assert result.difference.n == 3
+    assert result.p_value == pytest.approx(1 - 2 * math.sqrt(2) / 3)  # 2 * P(T_2 > 4)
+
+
+def test_equal_non_zero_differences_give_p_zero_and_stay_in_the_holm_family():
+    result = paired_comparison([1.0, 2.0, 3.0], [1.5, 2.5, 3.5])
+    assert result.p_value == 0.0  # t is infinite; not NaN, which Holm would leave out
+    assert (result.difference.mean, result.difference.lo, result.difference.hi) == (0.5,) * 3
+    assert holm([result.p_value, 0.02]).tolist() == [0.0, 0.02]
+
+
+def test_all_zero_differences_give_p_one():
+    result = paired_comparison([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    assert result.p_value == 1.0
+    assert (result.difference.mean, result.difference.lo, result.difference.hi) == (0.0,) * 3
+    assert result.difference.n == 3
+
+
+def test_paired_comparison_with_fewer_than_two_pairs_has_no_test():
+    result = paired_comparison([1.0, math.nan], [2.0, 3.0])  # one pair left
+    assert math.isnan(result.p_value) and result.difference.n == 1
+    assert result.difference.mean == 1.0 and math.isnan(result.difference.lo)
+
+
+def test_mean_ci_of_equal_values_is_that_value():
+    est = mean_ci([0.1, 0.1, 0.1])
+    assert (est.mean, est.lo, est.hi, est.n) == (0.1, 0.1, 0.1, 3)
 
 
 def test_paired_comparison_rejects_unequal_lengths():
@@ -90,3 +127,81 @@ def test_paired_differences_match_runs_by_dataset_seed_and_step():
     d = paired_differences(curves, "val_loss", between="method", baseline="baseline")
     assert d.sort_values("seed")["difference"].tolist() == [0.5, 0.5]
     assert set(d.columns) == {"dataset", "seed", "iter", "method", "difference"}
+
+
+def _runs() -> pd.DataFrame:
+    """Two datasets x (baseline, GNI) x seeds 0-2; one GNI run of b diverged."""
+    rows = []
+    for method, losses, bpcs in [
+        ("baseline", [1.0, 2.0, 3.0], [2.0, 2.0, 2.0]),
+        ("GNI", [0.9, 1.8, 2.9], [2.5, 2.5, 2.5]),  # differences -0.1, -0.2, -0.1; +0.5 x 3
+    ]:
+        for seed in range(3):
+            rows.append(("a", method, seed, "ok", losses[seed], bpcs[seed]))
+    for method, losses in [("baseline", [1.0, 1.5, 2.0]), ("GNI", [1.1, 1.5, 0.1])]:
+        for seed in range(3):
+            status = "diverged" if (method, seed) == ("GNI", 2) else "ok"
+            rows.append(("b", method, seed, status, losses[seed], None))  # b: no test split
+    return pd.DataFrame(rows, columns=["dataset", "method", "seed", "status", "loss", "bpc"])
+
+
+def test_paired_table_compares_each_dataset_and_measure_with_holm_over_all_rows():
+    table = paired_table(_runs(), ["loss", "bpc"], between="method", baseline="baseline")
+    assert list(table.columns) == [
+        "dataset",
+        "measure",
+        "method",
+        "baseline",
+        "treatment",
+        "difference",
+        "p",
+        "p_holm",
+        "differences",
+        "pairs",
+        "excluded",
+    ]
+    assert table[["dataset", "measure", "method"]].values.tolist() == [
+        ["a", "loss", "GNI"],
+        ["a", "bpc", "GNI"],
+        ["b", "loss", "GNI"],  # b has no bpc: no row
+    ]
+    a_loss, a_bpc, b_loss = (row for _, row in table.iterrows())
+    assert a_loss["baseline"] == mean_ci([1.0, 2.0, 3.0])
+    assert a_loss["treatment"] == mean_ci([0.9, 1.8, 2.9])
+    assert a_loss["difference"].mean == pytest.approx(-0.4 / 3)
+    assert a_loss["differences"] == pytest.approx([-0.1, -0.2, -0.1])
+    assert a_loss["p"] == pytest.approx(1 - 2 * math.sqrt(2) / 3)  # t = -4, 2 df
+    assert a_bpc["p"] == 0.0 and a_bpc["difference"].mean == 0.5  # equal differences
+    # b: the diverged seed 2 is left out of both arms, although its loss is a number
+    assert b_loss["pairs"] == (0, 1) and b_loss["excluded"] == (2,)
+    assert b_loss["baseline"] == mean_ci([1.0, 1.5]) and b_loss["treatment"].n == 2
+    assert b_loss["difference"].n == 2 and b_loss["difference"].mean == pytest.approx(0.05)
+    assert b_loss["p"] == pytest.approx(0.5)  # t = 1 on 1 df: the Cauchy distribution
+    # Holm over the family of three: 0 * 3, 0.0572 * 2, max(0.114, 0.5 * 1)
+    assert table["p_holm"].tolist() == pytest.approx([2 * a_loss["p"], 0.0, 0.5])
+    for _, row in table.iterrows():
+        assert row["treatment"].mean - row["baseline"].mean == pytest.approx(row["difference"].mean)
+
+
+def test_paired_table_names_seeds_missing_from_an_arm_and_keeps_nan_p_out_of_holm():
+    runs = _runs()
+    runs = runs[~((runs["dataset"] == "a") & (runs["method"] == "GNI") & (runs["seed"] > 0))]
+    table = paired_table(runs.drop(columns="status"), ["loss"], "method", "baseline", status=None)
+    a = table.set_index("dataset").loc["a"]
+    assert a["pairs"] == (0,) and a["excluded"] == (1, 2) and a["difference"].n == 1
+    assert math.isnan(a["p"]) and math.isnan(a["p_holm"])
+    b = table.set_index("dataset").loc["b"]
+    assert b["pairs"] == (0, 1, 2) and b["excluded"] == ()  # no status column: all enter
+    assert b["p_holm"] == b["p"]  # the family has one test
+    alone = paired_table(runs[runs["dataset"] == "b"], ["loss"], "method", "baseline", by=())
+    assert list(alone.columns[:2]) == ["measure", "method"] and alone["excluded"][0] == (2,)
+
+
+def test_paired_table_rejects_tables_it_cannot_pair():
+    runs = _runs()
+    with pytest.raises(ValueError, match=r"seed \[0\] appear\(s\) in more than one run"):
+        paired_table(pd.concat([runs, runs.iloc[:1]]), ["loss"], "method", "baseline")
+    with pytest.raises(ValueError, match=r"no method='none' runs for \{'dataset': 'a'\}"):
+        paired_table(runs, ["loss"], "method", "none")
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['val'\]"):
+        paired_table(runs, ["val"], "method", "baseline")

@@ -64,12 +64,39 @@ def test_test_split_is_evaluated_where_it_exists():
     assert result.summary["final_test_loss"] > 0 and result.summary["vocab_size"] == 27
 
 
-def test_lr_schedule_warmup_then_cosine_to_min_lr():
-    c = _smoke(learning_rate=1.0, min_lr=0.1, warmup_iters=4, lr_decay_iters=14)
-    assert lr_at(c, 0) == pytest.approx(0.2) and lr_at(c, 3) == pytest.approx(0.8)
-    assert lr_at(c, 4) == pytest.approx(1.0)
-    assert lr_at(c, 9) == pytest.approx(0.55)
-    assert lr_at(c, 14) == lr_at(c, 100) == pytest.approx(0.1)
+def _template_lr(it: int, c) -> float:
+    """get_lr of the AI Scientist nanoGPT template (templates/nanoGPT/experiment.py)."""
+    if it < c.warmup_iters:
+        return c.learning_rate * it / c.warmup_iters
+    if it > c.lr_decay_iters:
+        return c.min_lr
+    decay_ratio = (it - c.warmup_iters) / (c.lr_decay_iters - c.warmup_iters)
+    assert 0 <= decay_ratio <= 1
+    coeff = 0.5 * (1.0 + math.cos(math.pi * decay_ratio))
+    return c.min_lr + coeff * (c.learning_rate - c.min_lr)
+
+
+@pytest.mark.parametrize("dataset", ["shakespeare_char", "enwik8"])
+@pytest.mark.parametrize("profile", ["paper", "cpu", "smoke"])
+def test_learning_rate_is_the_templates_at_every_step(dataset, profile):
+    c = make_config(dataset, profile)
+    ours = [lr_at(c, it) for it in range(c.max_iters + 1)]  # the template takes max_iters + 1
+    assert ours == [_template_lr(it, c) for it in range(c.max_iters + 1)]
+    assert ours[0] == 0.0 and ours[c.warmup_iters] == c.learning_rate and ours[-1] == c.min_lr
+
+
+def test_a_run_takes_max_iters_plus_one_steps_and_records_both_train_losses():
+    config = _smoke(dropout=0.2)
+    result = train(config, progress=False)
+    s = result.summary
+    assert s["iters_done"] == config.max_iters + 1
+    assert result.curves["iter"].tolist() == [0, 10, 20]  # evaluations before steps 0, 10, 20
+    assert s["final_train_loss_eval"] == result.curves["train_loss"].iloc[-1]
+    # the template's final_train_loss: step max_iters's minibatch, in train mode (dropout on)
+    assert s["final_train_loss_minibatch"] != s["final_train_loss_eval"]
+    assert 0 < s["final_train_loss_minibatch"] < 10
+    assert s["recipe_version"] >= 2 and s["gni_version"]
+    assert s["git_commit"] is None or len(s["git_commit"].removesuffix("+dirty")) == 40
 
 
 @pytest.mark.parametrize("noise", [False, True])
@@ -79,13 +106,14 @@ def test_resumed_run_matches_uninterrupted_run_bit_for_bit(noise, tmp_path):
         overrides |= {"noise_schedule": "exponential", "noise_args": {"sigma0": 0.05, "gamma": 0.9}}
     config = _smoke(**overrides)
     whole = train(config, store=ResultsStore(tmp_path / "a"), checkpoint_interval=0, progress=False)
-    assert train(config, store=ResultsStore(tmp_path / "b"), stop_at=7, progress=False) is None
+    stopped = train(config, store=ResultsStore(tmp_path / "b"), stop_at=7, progress=False)
+    assert stopped.status == "stopped" and stopped.summary["iters_done"] == 7
     assert (paths.checkpoint_dir() / config.run_id / "resume.pt").is_file()
     torch.manual_seed(999)  # disturb the global generator: the checkpoint must restore it
     resumed = train(config, store=ResultsStore(tmp_path / "b"), progress=False)
     for column in ("train_loss", "val_loss", "grad_norm", "noise_ratio", "lr", "sigma"):
         assert resumed.curves[column].equals(whole.curves[column]), column
-    for key in ("final_train_loss", "best_val_loss", "final_val_loss"):
+    for key in ("final_train_loss_eval", "final_train_loss_minibatch", "best_val_loss"):
         assert resumed.summary[key] == whole.summary[key]
 
 
@@ -138,23 +166,23 @@ def test_diverging_run_is_recorded_as_diverged_without_raising():
 
 def test_long_cpu_run_warns_at_once_with_its_measured_time(capsys):
     config = _smoke(max_iters=10**9)  # milliseconds a step: hundreds of hours
-    assert train(config, stop_at=6, progress=False) is None
+    assert train(config, stop_at=6, progress=False).status == "stopped"
     err = capsys.readouterr().err
     # before any step, the first evaluation's batches bound the time from below
     assert err.count("gni: warning:") == 1 and err.endswith("\n"), err
     assert re.fullmatch(
         r"gni: warning: on the CPU this run needs more than [\d,]+\.\d hours "
-        r"\(1,000,000,000 steps and 100,000,000 evaluations of 4 batches, each batch's "
+        r"\(1,000,000,001 steps and 100,000,000 evaluations of 4 batches, each batch's "
         r"forward pass measured at [\d.e-]+ s and a step costing more\); on a CUDA GPU: "
         r".*--device cuda \(or auto\)\n",
         err,
     ), err
     # resumed from its checkpoint there is no first evaluation: steps 8-10 are timed
-    assert train(config, stop_at=12, progress=False) is None
+    assert train(config, stop_at=12, progress=False).status == "stopped"
     err = capsys.readouterr().err
     assert err.count("gni: warning:") == 1, err
     assert re.search(
-        r"needs more than [\d,]+\.\d hours \(999,999,990 steps at [\d.e-]+ s/step, "
+        r"needs more than [\d,]+\.\d hours \(999,999,991 steps at [\d.e-]+ s/step, "
         r"measured; evaluations not counted\)",
         err,
     ), err
@@ -174,7 +202,7 @@ def test_cpu_time_check_warns_once_from_a_bound_or_an_estimate(capsys):
     for done, seconds in enumerate((30.0, 2.1, 2.1, 2.1, 99.0), start=1):
         check.step(seconds, done)
     assert capsys.readouterr().err == (
-        "gni: warning: on the CPU this run needs about 2.9 hours (4,996 steps at 2.1 s/step "
+        "gni: warning: on the CPU this run needs about 2.9 hours (4,997 steps at 2.1 s/step "
         f"and 20 evaluations at 4 s each, measured); {advice}\n"
     )
 
@@ -184,7 +212,7 @@ def test_cpu_time_check_warns_once_from_a_bound_or_an_estimate(capsys):
     for done in range(1, 6):
         check.step(30.0, done)  # already warned: says nothing more
     assert capsys.readouterr().err == (
-        "gni: warning: on the CPU this run needs more than 7.2 hours (5,000 steps and 20 "
+        "gni: warning: on the CPU this run needs more than 7.2 hours (5,001 steps and 20 "
         "evaluations of 400 batches, each batch's forward pass measured at 2 s and a step "
         f"costing more); {advice}\n"
     )
@@ -210,3 +238,25 @@ def test_gpu_advice_follows_this_machines_pytorch(available, build, how, monkeyp
     monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
     monkeypatch.setattr(torch.version, "cuda", build)
     assert gpu_advice("cpu") == f"on a CUDA GPU: {how}"
+
+
+def test_fused_and_separate_noise_give_the_same_run_on_cpu():
+    noisy = {"noise_schedule": "exponential", "noise_args": {"sigma0": 0.02, "gamma": 0.95}}
+    separate = train(_smoke(**noisy, noise_impl="separate"), progress=False)
+    fused = train(_smoke(**noisy, noise_impl="fused"), progress=False)
+    assert separate.run_id != fused.run_id  # the record says which drew the noise
+    for column in ("train_loss", "val_loss", "grad_norm", "noise_ratio"):
+        assert fused.curves[column].tolist() == pytest.approx(
+            separate.curves[column].tolist(), rel=1e-5, nan_ok=True
+        ), column
+    assert fused.summary["final_val_loss"] == pytest.approx(
+        separate.summary["final_val_loss"], rel=1e-5
+    )
+
+
+@pytest.mark.parametrize("other", [{"optimizer": "sgd"}, {"noise_placement": "pre_clip"}])
+def test_fused_noise_is_adamw_after_clipping_only(other):
+    from gni import GniError
+
+    with pytest.raises(GniError, match=r"noise_impl='fused' is out of range; allowed: separate"):
+        _smoke(noise_impl="fused", **other)
