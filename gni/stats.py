@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -184,6 +185,44 @@ def paired_differences(
     return merged[[*keys, between, "difference"]].reset_index(drop=True)
 
 
+def _require_columns(runs: pd.DataFrame, needed: Sequence[str]) -> None:
+    missing = [c for c in needed if c not in runs.columns]
+    if missing:
+        raise ValueError(f"runs table lacks column(s) {missing}; it has {list(runs.columns)}")
+
+
+def _arms(group: pd.DataFrame, between: str, baseline: str, pair_by: str, where: dict) -> list[Any]:
+    """The arms of a group, in order; raises unless the baseline is there and each arm
+    has at most one run per ``pair_by`` value."""
+    arms = list(dict.fromkeys(group[between]))
+    if baseline not in arms:
+        raise ValueError(f"no {between}={baseline!r} runs for {where}; arms: {arms}")
+    for arm, runs_of_arm in group.groupby(between, sort=False):
+        repeated = runs_of_arm[pair_by][runs_of_arm[pair_by].duplicated()].tolist()
+        if repeated:
+            raise ValueError(
+                f"{where} {between}={arm!r}: {pair_by} {repeated} appear(s) in more than "
+                f"one run; pairing needs one run per {pair_by}"
+            )
+    return arms
+
+
+def _paired_row(base: pd.Series, treated: pd.Series, confidence: float) -> dict[str, Any]:
+    """Baseline and treatment indexed alike by the pairing value: one row of the table."""
+    entered = base.notna() & treated.notna()
+    a, b = base[entered].to_numpy(), treated[entered].to_numpy()
+    comparison = paired_comparison(a, b, confidence)
+    return {
+        "baseline": mean_ci(a, confidence),
+        "treatment": mean_ci(b, confidence),
+        "difference": comparison.difference,
+        "p": comparison.p_value,
+        "differences": b - a,
+        "pairs": tuple(base.index[entered].tolist()),
+        "excluded": tuple(base.index[~entered].tolist()),
+    }
+
+
 def paired_table(
     runs: pd.DataFrame,
     measures: Sequence[str],
@@ -218,24 +257,12 @@ def paired_table(
       not (a run that is not ``ok``, a missing value, or a run missing from one arm).
     """
     by = list(by)
-    needed = [*by, between, pair_by, *measures, *([status] if status is not None else [])]
-    missing = [c for c in needed if c not in runs.columns]
-    if missing:
-        raise ValueError(f"runs table lacks column(s) {missing}; it has {list(runs.columns)}")
+    _require_columns(runs, [*by, between, pair_by, *measures, *([status] if status else [])])
     rows = []
     groups = runs.groupby(by, sort=False) if by else [((), runs)]
     for keys, group in groups:
         where = dict(zip(by, keys, strict=True))
-        arms = list(dict.fromkeys(group[between]))
-        if baseline not in arms:
-            raise ValueError(f"no {between}={baseline!r} runs for {where}; arms: {arms}")
-        for arm, runs_of_arm in group.groupby(between, sort=False):
-            repeated = runs_of_arm[pair_by][runs_of_arm[pair_by].duplicated()].tolist()
-            if repeated:
-                raise ValueError(
-                    f"{where} {between}={arm!r}: {pair_by} {repeated} appear(s) in more than "
-                    f"one run; pairing needs one run per {pair_by}"
-                )
+        arms = _arms(group, between, baseline, pair_by, where)
         all_pairs = sorted(set(group[pair_by]))
         ok = group[group[status] == "ok"] if status is not None else group
         for measure in measures:
@@ -247,26 +274,10 @@ def paired_table(
             }
             base = values[baseline].reindex(all_pairs)
             for arm in arms:
-                if arm == baseline:
-                    continue
-                treated = values[arm].reindex(all_pairs)
-                entered = base.notna() & treated.notna()
-                a, b = base[entered].to_numpy(), treated[entered].to_numpy()
-                comparison = paired_comparison(a, b, confidence)
-                rows.append(
-                    {
-                        **where,
-                        "measure": measure,
-                        between: arm,
-                        "baseline": mean_ci(a, confidence),
-                        "treatment": mean_ci(b, confidence),
-                        "difference": comparison.difference,
-                        "p": comparison.p_value,
-                        "differences": b - a,
-                        "pairs": tuple(base.index[entered].tolist()),
-                        "excluded": tuple(base.index[~entered].tolist()),
-                    }
-                )
+                if arm != baseline:
+                    treated = values[arm].reindex(all_pairs)
+                    row = _paired_row(base, treated, confidence)
+                    rows.append({**where, "measure": measure, between: arm, **row})
     columns = [*by, "measure", between, "baseline", "treatment", "difference", "p"]
     table = pd.DataFrame(rows, columns=[*columns, "differences", "pairs", "excluded"])
     table.insert(len(columns), "p_holm", holm(table["p"].to_numpy(dtype=float)))

@@ -23,19 +23,30 @@ Executors: ``local`` (in this process with ``workers=1``, else worker processes)
 ``dask`` (a ``distributed.LocalCluster`` of ``workers`` processes, or the cluster at
 ``scheduler``, e.g. one started by dask-jobqueue; its workers must see the same results
 store and data folders). Each worker trains with ``threads_per_worker`` torch threads.
+Both run through one loop (:func:`_train_all`) on a ``concurrent.futures.Executor``.
+
+Ctrl-C stops a sweep at once: its queued runs are cancelled and its local worker processes
+(or the Dask cluster it started) stopped; a run cut short leaves no record, and the next
+sweep resumes it from its last checkpoint. (On a cluster given by ``scheduler`` a run
+already started finishes.) Local worker processes also die with a sweep that is killed.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import ctypes
+import functools
 import itertools
 import json
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,12 +56,14 @@ import yaml
 from tqdm import tqdm
 
 from gni import GniError
+from gni.atomic import atomic_file
 from gni.config import FIELDS, RunConfig, make_config
 from gni.results import ResultsStore, config_columns, load_runs
 
 EXECUTORS = ("local", "dask")
 GRID_KEYS = ("base", "axes", "seeds", "n_seeds")
 BASE_KEYS = ("dataset", "profile", "overrides")
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 # A probe measures a finished run: probe(config, record_folder) -> dict, saved as
 # <record>/probe_<name>.json. Probes must be importable top-level functions (Dask
@@ -190,35 +203,123 @@ def _apply_probe(probe: Probe, config: RunConfig, record: Path) -> None:
     if target.is_file():
         return
     values = probe(config, record)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
-    try:
+    with atomic_file(target) as tmp:
         tmp.write_text(json.dumps(values, indent=1) + "\n")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
-def _run_local(
+def _train_all(
+    executor: concurrent.futures.Executor,
     configs: list[dict[str, Any]],
     root: str,
-    workers: int,
     threads: int | None,
     probes: Sequence[Probe],
     bar: tqdm,
 ) -> list[dict[str, Any]]:
-    outcomes = []
-    if workers == 1:
+    """Train ``configs`` on ``executor``: one outcome per run, collected as they complete.
+
+    A run whose task raises (its worker died, say) is reported ``failed`` with the error
+    and not recorded; the others go on. On an interrupt the runs not yet started are
+    cancelled and the interrupt re-raised; stopping the running ones is up to whoever
+    made the executor (:func:`_local_executor`, :func:`_dask_executor`).
+    """
+    run_ids: dict[concurrent.futures.Future, str] = {}
+    try:
         for config in configs:
-            outcomes.append(train_one(config, root, threads, probes))
-            bar.update(1)
-        return outcomes
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = [pool.submit(train_one, c, root, threads, probes) for c in configs]
-        for future in concurrent.futures.as_completed(futures):
-            outcomes.append(future.result())
-            bar.update(1)
-    return outcomes
+            future = executor.submit(train_one, config, root, threads, probes)
+            future.add_done_callback(lambda _: bar.update(1))
+            run_ids[future] = RunConfig.from_dict(config).run_id
+        return [_outcome(f, run_ids[f]) for f in concurrent.futures.as_completed(run_ids)]
+    except BaseException:
+        for future in run_ids:
+            future.cancel()
+        raise
+
+
+def _outcome(future: concurrent.futures.Future, run_id: str) -> dict[str, Any]:
+    try:
+        return future.result()
+    except Exception as e:  # train_one never raises: the task itself failed
+        error = f"{type(e).__name__}: {e}"
+        return {"run_id": run_id, "status": "failed", "error": error, "reused": False}
+
+
+def _start_worker(parent: int) -> None:
+    """First thing in each local worker process: leave Ctrl-C to the parent, die with it.
+
+    A terminal's Ctrl-C reaches the whole process group; the parent cancels the queue and
+    terminates its workers, so they ignore SIGINT. A worker whose parent dies (SIGTERM,
+    SIGKILL) is killed at once on Linux (``PR_SET_PDEATHSIG``, sent when the thread that
+    started it exits: :func:`run` holds that thread until the pool is shut down), and
+    elsewhere exits within half a second. Its run leaves no record (records are written
+    atomically); its last checkpoint lets the next sweep resume the run.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # tqdm's default lock is a multiprocessing one, of no use here (spawned workers do not
+    # share it); a terminated worker would leave it for the resource tracker to warn about.
+    tqdm.set_lock(threading.RLock())
+    if sys.platform == "linux":
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+                if os.getppid() != parent:  # the parent died before prctl
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):  # no prctl: poll instead
+            pass
+    threading.Thread(target=_exit_when_orphaned, args=(parent,), daemon=True).start()
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+class _InProcessExecutor(concurrent.futures.Executor):
+    """Runs each call in this process as it is submitted (the local executor, one worker)."""
+
+    def submit(
+        self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        future.set_running_or_notify_cancel()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as e:  # KeyboardInterrupt propagates: Ctrl-C stops the sweep
+            future.set_exception(e)
+        return future
+
+
+def _terminate(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Kill the workers and cancel the queued runs now (as Python 3.14's
+    ``terminate_workers``); the pool then cleans up without waiting for any run."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextlib.contextmanager
+def _local_executor(workers: int) -> Iterator[concurrent.futures.Executor]:
+    """This process (``workers=1``) or a pool of spawned worker processes.
+
+    On an interrupt (or any error) the queued runs are cancelled and the running ones
+    killed: the sweep stops now, and the next one trains what is missing.
+    """
+    if workers == 1:
+        yield _InProcessExecutor()
+        return
+    pool = concurrent.futures.ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(os.getpid(),),
+    )
+    try:
+        yield pool
+    except BaseException:
+        _terminate(pool)
+        raise
+    pool.shutdown()
 
 
 def local_cluster(workers: int) -> Any:
@@ -243,42 +344,68 @@ def local_cluster(workers: int) -> Any:
         )
 
 
-def _run_dask(
-    configs: list[dict[str, Any]],
-    root: str,
-    workers: int,
-    threads: int | None,
-    probes: Sequence[Probe],
-    bar: tqdm,
-    scheduler: str | None,
-) -> list[dict[str, Any]]:
+class _DaskExecutor(concurrent.futures.Executor):
+    """A Dask client as an Executor, like ``Client.get_executor(pure=False, retries=2)``,
+    but each run's task is keyed ``train-<run_id>`` (in the dashboard, logs and
+    ``client.processing()``). ``submit(fn, config, ...)`` takes the run's config first.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._tasks: list[Any] = []  # held, so that Dask keeps them
+
+    def submit(
+        self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future:
+        key = f"train-{RunConfig.from_dict(args[0]).run_id}"
+        task = self._client.submit(fn, *args, key=key, pure=False, retries=2, **kwargs)
+        self._tasks.append(task)
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        future.set_running_or_notify_cancel()
+        task.add_done_callback(functools.partial(_settle, future))
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        if cancel_futures:
+            self._client.cancel(self._tasks)
+        if wait:
+            from distributed import wait as wait_for
+
+            wait_for(self._tasks)
+
+
+def _settle(future: concurrent.futures.Future, task: Any) -> None:
+    """Give ``future`` the outcome of the Dask ``task`` (in Dask's callback thread)."""
     try:
-        from distributed import Client, as_completed
+        future.set_result(task.result())
+    except Exception as e:
+        future.set_exception(e)
+    except BaseException as e:  # Dask's CancelledError is not an Exception
+        future.set_exception(concurrent.futures.CancelledError(f"{type(e).__name__}: {e}"))
+
+
+@contextlib.contextmanager
+def _dask_executor(workers: int, scheduler: str | None) -> Iterator[concurrent.futures.Executor]:
+    """The cluster at ``scheduler``, or a :func:`local_cluster` of ``workers`` (closed
+    after). On an interrupt the sweep's tasks are cancelled before the client closes."""
+    try:
+        from distributed import Client
     except ImportError:
         raise GniError("executor 'dask' needs dask.distributed: pip install 'gni[dask]'") from None
-    if scheduler is not None:
-        cluster, client = None, Client(scheduler)
-    else:
-        cluster = local_cluster(workers)
-        client = Client(cluster)
-    try:
-        futures = [
-            client.submit(
-                train_one, c, root, threads, probes, key=f"train-{cid}", pure=False, retries=2
-            )
-            for c, cid in zip(
-                configs, (RunConfig.from_dict(c).run_id for c in configs), strict=True
-            )
-        ]
-        outcomes = []
-        for future in as_completed(futures):
-            outcomes.append(future.result())
-            bar.update(1)
-        return outcomes
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    with contextlib.ExitStack() as stack:
+        cluster = None if scheduler is not None else stack.enter_context(local_cluster(workers))
+        executor = _DaskExecutor(stack.enter_context(Client(scheduler or cluster)))
+        try:
+            yield executor
+        except BaseException:
+            executor.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _executor(
+    kind: str, workers: int, scheduler: str | None
+) -> contextlib.AbstractContextManager[concurrent.futures.Executor]:
+    return _dask_executor(workers, scheduler) if kind == "dask" else _local_executor(workers)
 
 
 def run(
@@ -312,15 +439,12 @@ def run(
             for probe in probes:
                 _apply_probe(probe, p.config, store.path(p.config.run_id))
     show = progress if progress is not None else bool(missing) and sys.stderr.isatty()
-    bar = tqdm(total=len(missing), disable=not show, desc="runs", unit="run")
-    root = str(store.root)
-    if not missing:
-        outcomes = []
-    elif executor == "dask":
-        outcomes = _run_dask(missing, root, workers, threads_per_worker, probes, bar, scheduler)
-    else:
-        outcomes = _run_local(missing, root, workers, threads_per_worker, probes, bar)
-    bar.close()
+    outcomes: list[dict[str, Any]] = []
+    with tqdm(total=len(missing), disable=not show, desc="runs", unit="run") as bar:
+        if missing:
+            with _executor(executor, workers, scheduler) as pool:
+                root = str(store.root)
+                outcomes = _train_all(pool, missing, root, threads_per_worker, probes, bar)
     errors = {o["run_id"]: o["error"] for o in outcomes if o["status"] == "failed"}
     trained = {o["run_id"] for o in outcomes if o["status"] != "failed" and not o["reused"]}
     return _table(points, store, errors, trained)

@@ -1,19 +1,23 @@
 """Sweeps with the local executor and with a real Dask scheduler and workers on 127.0.0.1."""
 
+import contextlib
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from gni import GniError
+from gni import GniError, paths
 from gni.config import RunConfig
 from gni.results import ResultsStore
-from gni.sweep import expand, local_cluster, run
+from gni.sweep import expand, local_cluster, run, train_one
 from tests.conftest import files_under, run_gni
 
 pytestmark = pytest.mark.smoke
@@ -106,6 +110,23 @@ def test_failed_and_diverged_runs_do_not_stop_the_others():
     assert table.loc["raises", "status"] == "failed"
     assert "block_size=25000 needs more than 25000 characters" in table.loc["raises", "error"]
     assert len(ResultsStore().run_ids()) == 2  # the failure is not recorded: it will be retried
+
+
+def test_a_task_that_raises_is_a_failed_run_and_the_others_go_on(monkeypatch):
+    """As when a worker process dies: the task raises, not the run."""
+    from gni import sweep
+
+    def train_or_crash(config, *args):
+        if config["seed"] == 0:
+            raise RuntimeError("worker lost")
+        return train_one(config, *args)
+
+    monkeypatch.setattr(sweep, "train_one", train_or_crash)
+    table = run(GRID | {"axes": {}}, progress=False).set_index("seed")
+    assert table.loc[0, "status"] == "failed"
+    assert table.loc[0, "error"] == "RuntimeError: worker lost"
+    assert table.loc[1, "status"] == "ok" and table.loc[1, "trained"]
+    assert len(ResultsStore().run_ids()) == 1
 
 
 def test_probes_are_saved_beside_the_record():
@@ -217,3 +238,103 @@ def test_dask_workers_we_start_keep_the_default_malloc(monkeypatch):
     )
     probe = ResultsStore().path(table["run_id"].iloc[0]) / "probe_malloc_probe.json"
     assert json.loads(probe.read_text()) == {"MALLOC_TRIM_THRESHOLD_": None}
+
+
+# 8 runs of 400 steps: two workers take about 30 s over them, so a sweep stopped once it
+# trains leaves most of them untrained.
+SLOW_GRID = GRID | {
+    "base": {**GRID["base"], "overrides": {"max_iters": 400, "eval_interval": 50}},
+    "n_seeds": 4,
+}
+needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads /proc")
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name; None once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(pids: list[int]) -> list[int]:
+    """The processes of ``pids`` still running (a zombie has exited)."""
+    return [pid for pid in pids if (stat := _proc_stat(pid)) is not None and stat[0] != "Z"]
+
+
+def _children(pid: int) -> list[int]:
+    entries = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+    return [c for c in _alive(entries) if (stat := _proc_stat(c)) and int(stat[1]) == pid]
+
+
+@pytest.fixture
+def training_sweep(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, list[int]]]:
+    """`gni sweep SLOW_GRID --executor local --workers 2` in a new session, once both
+    workers train (each has checkpointed a run): the sweep and its child processes.
+    Whatever of its process group is left is killed after the test."""
+    grid = tmp_path / "slow.yaml"
+    grid.write_text(yaml.safe_dump(SLOW_GRID))
+    command = [sys.executable, "-m", "gni", "sweep", str(grid), "--executor", "local"]
+    with (tmp_path / "sweep.log").open("w") as log:
+        sweep = subprocess.Popen(
+            [*command, "--workers", "2", "--quiet"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy(),
+            start_new_session=True,  # its own process group, as in a terminal
+        )
+    deadline = time.monotonic() + 120
+    while len({p.parent for p in paths.checkpoint_dir().glob("*/*.pt")}) < 2:
+        if sweep.poll() is not None or time.monotonic() > deadline:
+            os.killpg(sweep.pid, signal.SIGKILL)
+            pytest.fail(f"the sweep did not start training: {(tmp_path / 'sweep.log').read_text()}")
+        time.sleep(0.1)
+    children = _children(sweep.pid)
+    assert len(children) >= 2, children  # the workers (and multiprocessing's resource tracker)
+    yield sweep, children
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(sweep.pid, signal.SIGKILL)
+    sweep.wait()
+
+
+def _wait_gone(pids: list[int], seconds: float) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while _alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _alive(pids)
+
+
+def _assert_only_complete_records(fewer_than: int) -> None:
+    store = ResultsStore()
+    assert len(store.run_ids()) < fewer_than  # it stopped early
+    for run_id in store.run_ids():
+        assert files_under(store.path(run_id)) == ["config.json", "curves.csv", "summary.json"]
+
+
+@needs_proc
+@pytest.mark.parametrize("group", [True, False], ids=["ctrl-c", "kill-int"])
+def test_sigint_stops_a_local_sweep_and_its_workers_at_once(group, training_sweep, tmp_path):
+    sweep, children = training_sweep
+    if group:  # Ctrl-C in a terminal: the whole process group
+        os.killpg(sweep.pid, signal.SIGINT)
+    else:  # kill -INT: the sweep alone
+        sweep.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    returncode = sweep.wait(timeout=15)
+    stopped = time.monotonic() - started
+    assert _wait_gone(children, 5) == []
+    log = (tmp_path / "sweep.log").read_text()
+    assert returncode == 130 and stopped < 15, log
+    assert "gni: interrupted" in log
+    assert "leaked" not in log  # the resource tracker found nothing to clean up
+    _assert_only_complete_records(fewer_than=len(expand(SLOW_GRID)))
+
+
+@needs_proc
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_local_workers_die_with_a_killed_sweep(signum, training_sweep):
+    sweep, children = training_sweep
+    sweep.send_signal(signum)  # to the sweep alone, which cannot stop its workers
+    assert sweep.wait(timeout=15) == -signum
+    assert _wait_gone(children, 15) == []
+    _assert_only_complete_records(fewer_than=len(expand(SLOW_GRID)))
