@@ -1,28 +1,38 @@
 """Write files and folders all or nothing: under a temporary name, renamed when complete.
 
 A reader (another process, a later session) sees the old version or the new one, never
-half of one; a write that fails or is killed leaves at most a hidden temporary name
-(``.name.*``) that the next write ignores.
+half of one. A write that fails cleans up after itself; one that is killed leaves a
+hidden temporary name (``.name.XXXXXXXX`` for a folder, ``.name.XXXXXXXX.part`` for a
+file) that the next write ignores and :func:`remove_stale_temporaries` removes once it
+is old enough that its writer is surely gone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+
+# The names mkstemp/mkdtemp give with the prefixes below: 8 characters of [a-z0-9_].
+TEMPORARY_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}(\.part)?$")
+STALE_SECONDS = 3600.0  # a temporary untouched this long has lost its writer
 
 
 @contextlib.contextmanager
-def atomic_file(path: Path, mode: int = 0o644) -> Iterator[Path]:
+def atomic_file(path: Path, mode: int = 0o644, suffix: str = ".part") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; it replaces ``path`` if the block succeeds.
 
     On an exception the temporary file is deleted and ``path`` is left as it was.
+    ``suffix`` ends the temporary name (a tool that checks extensions may need its own).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
     tmp = Path(name)
     try:
@@ -33,6 +43,38 @@ def atomic_file(path: Path, mode: int = 0o644) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+@dataclass
+class DirWrite:
+    """A folder being written by :func:`atomic_dir_write`.
+
+    ``kept`` is set once the block ends: True when this copy became the folder, False
+    when another writer's complete copy was there first and this one was discarded.
+    """
+
+    tmp: Path
+    kept: bool = False
+
+
+@contextlib.contextmanager
+def atomic_dir_write(path: Path, complete: Callable[[Path], bool]) -> Iterator[DirWrite]:
+    """As :func:`atomic_dir`, but yields a :class:`DirWrite` that says whether it was kept."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write = DirWrite(Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.")))
+    write.tmp.chmod(0o755)  # mkdtemp makes it private
+    try:
+        yield write
+        if path.exists() and not complete(path):
+            shutil.rmtree(path)
+        try:
+            os.rename(write.tmp, path)
+            write.kept = True
+        except OSError:
+            if not complete(path):  # not another writer winning the race
+                raise
+    finally:
+        shutil.rmtree(write.tmp, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: Path, complete: Callable[[Path], bool]) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; it becomes ``path`` if the block succeeds.
@@ -40,17 +82,34 @@ def atomic_dir(path: Path, complete: Callable[[Path], bool]) -> Iterator[Path]:
     The first complete writer wins: if ``complete(path)`` holds when this one finishes,
     this copy is discarded. An incomplete ``path`` (left by hand) is replaced.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
-    tmp.chmod(0o755)  # mkdtemp makes it private
+    with atomic_dir_write(path, complete) as write:
+        yield write.tmp
+
+
+def remove_stale_temporaries(folder: Path, older_than: float = STALE_SECONDS) -> list[Path]:
+    """Remove the hidden temporaries in ``folder`` untouched for ``older_than`` seconds.
+
+    Only names this module makes are touched (``.name.XXXXXXXX`` and its ``.part``
+    file form). A temporary that cannot be removed (gone already, read-only folder) is
+    skipped. Returns what was removed.
+    """
+    cutoff = time.time() - older_than
     try:
-        yield tmp
-        if path.exists() and not complete(path):
-            shutil.rmtree(path)
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        if not TEMPORARY_NAME.match(entry.name):
+            continue
         try:
-            os.rename(tmp, path)
+            if entry.stat(follow_symlinks=False).st_mtime > cutoff:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
         except OSError:
-            if not complete(path):  # not another writer winning the race
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            continue
+        removed.append(Path(entry.path))
+    return removed

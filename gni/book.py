@@ -74,7 +74,7 @@ def execute_chapter(root: Path, name: str, parameters: dict[str, Any]) -> Path:
     target = root / EXECUTED / f"{name}.ipynb"
     failed = root / FAILED / f"{name}.ipynb"
     paths.export_absolute()  # the kernel runs in notebooks/: relative paths would move
-    with atomic_file(target) as tmp:
+    with atomic_file(target, suffix=".part.ipynb") as tmp:  # papermill wants .ipynb
         try:
             papermill.execute_notebook(
                 str(source),

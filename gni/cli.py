@@ -6,7 +6,8 @@
     gni sweep GRID.yaml [--executor local|dask] [--workers N] [--scheduler tcp://...]
     gni book [--profile cpu] [-p name=value ...] [--only 01_reproduce]
 
-Errors in the input print one line, ``gni: error: ...``, and exit with status 2.
+Errors in the input, and files or folders that cannot be read or written, print one
+line, ``gni: error: ...``, and exit with status 2.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -83,18 +85,30 @@ def _cmd_data_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from gni.results import ResultsStore
     from gni.train import train  # torch start-up is paid only by commands that train
 
+    if args.checkpoint_interval is not None and args.checkpoint_interval < 0:
+        raise GniError(
+            f"--checkpoint-interval {args.checkpoint_interval} must be >= 0 (0: no checkpoints)"
+        )
     config = make_config(args.dataset, args.profile, args.seed, _parse_sets(args.set))
+    store = ResultsStore()
     result = train(
         config,
+        store=store,
         device=args.device,
         checkpoint_interval=args.checkpoint_interval,
         progress=False if args.quiet else None,
     )
     s = result.summary  # not None: train() returns None only when given stop_at
-    verb = "reused" if result.reused else "wrote"
-    print(f"{verb} {result.path}")
+    if result.reused:
+        print(f"reused {result.path}")
+    elif not getattr(result.path, "kept", True):  # lost the write race (ResultsStore.write)
+        print(f"reused {result.path} (another process wrote it first; this run's copy discarded)")
+        s = store.read_summary(config.run_id)
+    else:
+        print(f"wrote {result.path}")
     print(
         f"status {s['status']}, final train loss {_loss(s['final_train_loss_eval'])} "
         f"(eval mode; last minibatch {_loss(s['final_train_loss_minibatch'])}), "
@@ -114,6 +128,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         threads_per_worker=args.threads_per_worker,
         profile=args.profile,
         progress=False if args.quiet else None,
+        **({} if args.max_runs is None else {"max_runs": args.max_runs}),
     )
     counts = table["status"].value_counts().to_dict()
     statuses = sorted(counts.items(), key=lambda item: (item[0] != "ok", item[0]))
@@ -130,12 +145,25 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if "failed" not in counts else 1
 
 
-def _cmd_book(args: argparse.Namespace) -> int:
-    from gni.book import build_book
+def _yaml_value(text: str, where: str) -> Any:
+    """``text`` parsed as YAML; GniError naming ``where`` if it is not valid YAML."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        reason = " ".join(str(e).split())  # one line
+        raise GniError(f"{where} is not valid YAML: {reason}") from None
 
+
+def _book_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """The chapter parameters of ``--parameters FILE`` and then ``-p name=value``."""
     parameters = {}
     if args.parameters:
-        loaded = yaml.safe_load(Path(args.parameters).read_text()) or {}
+        path = Path(args.parameters)
+        try:
+            text = path.read_text()
+        except OSError as e:
+            raise GniError(f"--parameters {path}: {e.strerror or e}") from None
+        loaded = _yaml_value(text, f"--parameters {path}") or {}
         if not isinstance(loaded, dict):
             raise GniError(f"{args.parameters} must hold a mapping of parameter to value")
         parameters.update(loaded)
@@ -143,11 +171,17 @@ def _cmd_book(args: argparse.Namespace) -> int:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise GniError(f"-p {item!r}: expected name=value")
-        parameters[key.strip()] = yaml.safe_load(value)
+        parameters[key.strip()] = _yaml_value(value, f"-p {item!r}")
+    return parameters
+
+
+def _cmd_book(args: argparse.Namespace) -> int:
+    from gni.book import build_book
+
     build_book(
         Path(args.root) if args.root else None,
         profile=args.profile,
-        parameters=parameters,
+        parameters=_book_parameters(args),
         only=args.only,
         execute=not args.no_execute,
     )
@@ -216,7 +250,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="address of a running Dask scheduler, e.g. tcp://host:8786",
     )
-    sw.add_argument("--threads-per-worker", type=int, default=1, help="torch threads per run")
+    sw.add_argument(
+        "--threads-per-worker",
+        type=int,
+        default=1,
+        help="torch threads per run (0: torch's default)",
+    )
+    sw.add_argument(
+        "--max-runs",
+        type=int,
+        default=None,
+        help="refuse a grid of more runs than this (default: 10,000, gni.sweep.MAX_RUNS)",
+    )
     sw.add_argument("--profile", default=None, help="replace the grid's profile for every run")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
     sw.set_defaults(func=_cmd_sweep)
@@ -250,6 +295,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GniError as e:
         print(f"gni: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a full disk, a read-only folder: one line naming the path
+        print(f"gni: error: {_os_error(e)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("gni: interrupted", file=sys.stderr)
         return 130
+
+
+def _os_error(e: OSError) -> str:
+    """An OSError on one line: the path (or paths) first, then what went wrong."""
+    reason = e.strerror or str(e) or type(e).__name__
+    if e.filename is None:
+        return reason
+    if e.filename2 is None:
+        return f"{e.filename}: {reason}"
+    return f"{e.filename} -> {e.filename2}: {reason}"

@@ -281,12 +281,11 @@ _PAPER["text8"] = dict(_PAPER["enwik8"])
 # its train split (val and test stay whole), about 40 epochs in 601 steps, so that the
 # unregularized baseline overfits, passing its best validation loss well before the end,
 # as the paper-scale runs do (shakespeare_char about 80 epochs, enwik8 about 9);
-# otherwise no regularizer would have anything to fix. Measured here (seed 0, one
-# thread, recipe 2, two runs side by side): best validation loss at step 350 of 600 on
-# enwik8 (2.96, then 3.12 at the end) and step 400 on text8 (2.10, then 2.15); with
-# 50,000 characters text8's best came at step 550, with 100,000 at the last step. On
-# shakespeare_char (recipe 1) the best came at step 400; with 50,000 characters val
-# still fell at step 600.
+# otherwise no regularizer would have anything to fix. Measured here (recipe 2, one
+# thread, two runs side by side, 100-165 s each): the baselines' best validation loss
+# comes at steps 400-450 on shakespeare_char, 250-350 on enwik8 and 350-400 on text8
+# (three seeds; chapter 1 shows the curves). With 50,000 characters text8's best came at
+# step 550, with 100,000 at the last step.
 _CPU_COMMON: dict[str, Any] = dict(
     n_layer=4,
     n_head=4,
@@ -373,18 +372,24 @@ def parse_value(name: str, text: str) -> Any:
 
 
 def _parse_scalar(name: str, text: str, t: type) -> Any:
+    """``text`` as a ``t``. Integers are parsed exactly (as decimals, never through a
+    float); ``1e3`` is accepted when it is a whole number of at most 100 digits."""
+    from decimal import Decimal
+
     try:
         if t is bool:
             if text.lower() not in ("true", "false", "1", "0"):
                 raise ValueError
             return text.lower() in ("true", "1")
         if t is int:
-            value = float(text)
-            if value != int(value):
+            value = Decimal(text)  # InvalidOperation (an ArithmeticError) if not a number
+            if not value.is_finite() or value.adjusted() >= 100:
+                raise ValueError  # inf, nan, or absurdly large
+            if value != value.to_integral_value():
                 raise ValueError
             return int(value)
         return t(text)
-    except ValueError:
+    except (ValueError, ArithmeticError):
         raise GniError(f"{name}={text!r} is not a valid {t.__name__}") from None
 
 

@@ -10,6 +10,12 @@ by its size and checked by its digest; a download goes to a temporary file that 
 renamed only after its sha256 matches, so a failed or corrupt transfer leaves nothing.
 A profile that needs only a prefix of the text (``n_bytes``) can use a verified
 excerpt; the prefix has the same bytes whichever file it was cut from.
+
+A prepared folder records the sha256 of each token file in its ``meta.json``; every
+process checks each file once before using it (a file changed since is checked again)
+and prepares the folder again from the verified text when a file does not match, when
+``meta.json`` is missing, or when the folder was prepared by a gni that recorded no
+digests. Each such repair prints one warning line on stderr naming the file.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import hashlib
 import http.client
 import json
 import shutil
+import sys
 import urllib.error
 import urllib.request
 import zipfile
@@ -35,6 +42,17 @@ if TYPE_CHECKING:  # torch is imported where batches are made: describing data n
     import torch
 
 SPLITS = ("train", "val", "test")
+DIGESTS = "files_sha256"  # meta.json's key: token file name -> sha256 of its bytes
+
+# sha256 of the token files this process has read, by (path, size, mtime, inode): each
+# file is hashed once per process, and again only when it has changed on disk
+_digests: dict[tuple[str, int, int, int], str] = {}
+_warned_mirrors: set[Path] = set()  # GNI_DATA_MIRROR values already warned about
+
+
+def _warn(message: str) -> None:
+    """One warning line on stderr."""
+    print(f"gni: warning: {message}", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -219,10 +237,21 @@ def _extract(zip_path: Path, member: str, dest: Path, expected: Source) -> Path:
     return dest
 
 
+def _mirror() -> Path | None:
+    """The mirror folder, or None; a mirror that is no folder is warned about once per process."""
+    mirror = paths.data_mirror()
+    if mirror is None or mirror.is_dir():
+        return mirror
+    if mirror not in _warned_mirrors:
+        _warned_mirrors.add(mirror)
+        _warn(f"GNI_DATA_MIRROR={mirror} does not exist or is not a folder; it is ignored")
+    return None
+
+
 def _search_folders(dataset: Dataset) -> list[Path]:
     """Folders that may hold the dataset's files: the data folder, then the mirror."""
     folders = [paths.data_dir() / dataset.name]
-    mirror = paths.data_mirror()
+    mirror = _mirror()
     if mirror is not None:
         folders += [mirror / dataset.name, mirror]
     return [f for f in folders if f.is_dir()]
@@ -347,6 +376,11 @@ def _manifest_path(name: str, n_bytes: int | None) -> Path:
     return paths.results_dir() / "datasets" / f"{name}-{prepared_dir(name, n_bytes).name}.json"
 
 
+def _public(meta: dict) -> dict:
+    """``meta.json`` without the digests of the local token files (the manifest's content)."""
+    return {key: value for key, value in meta.items() if key != DIGESTS}
+
+
 def record_manifest(name: str, n_bytes: int | None = None) -> Path:
     """Prepare the data and record its ``meta.json`` in the results store; returns the file.
 
@@ -354,7 +388,7 @@ def record_manifest(name: str, n_bytes: int | None = None) -> Path:
     with the run records, so pages that describe the data (the setup chapter) need
     neither the data nor the network. ``gni data prepare`` writes it.
     """
-    meta = json.loads((prepare(name, n_bytes) / "meta.json").read_text())
+    meta = _public(json.loads((prepare(name, n_bytes) / "meta.json").read_text()))
     path = _manifest_path(name, n_bytes)
     if path.is_file() and json.loads(path.read_text()) == meta:
         return path
@@ -374,29 +408,89 @@ def describe(name: str, n_bytes: int | None = None) -> dict:
     path = _manifest_path(name, n_bytes)
     if path.is_file():
         return json.loads(path.read_text())
-    return json.loads((prepare(name, n_bytes) / "meta.json").read_text())
+    return _public(json.loads((prepare(name, n_bytes) / "meta.json").read_text()))
 
 
-def prepare(name: str, n_bytes: int | None = None) -> Path:
-    """Tokenise the first ``n_bytes`` of a dataset into uint16 memmaps and a JSON vocab.
+def _token_file_digest(path: Path) -> str | None:
+    """sha256 of a token file, hashed once per process while the file is unchanged;
+    None when it cannot be read."""
+    try:
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+        if key not in _digests:
+            _digests[key] = file_digest(path)
+    except OSError:
+        return None
+    return _digests[key]
 
-    Writes ``train.bin``, ``val.bin``, ``test.bin`` (empty when the dataset has no
-    test split) and ``meta.json`` into a temporary folder, renamed into place when
-    complete. Returns the folder; does nothing when it already exists.
-    """
-    dataset = get_dataset(name)
-    out = prepared_dir(name, n_bytes)
-    if (out / "meta.json").is_file():
-        return out
-    text = fetch(name, n_bytes).read_bytes()[: n_bytes or dataset.text_bytes]
+
+def prepared_problem(folder: Path) -> str | None:
+    """Why a prepared folder cannot be used as it is (naming the file), or None when each
+    token file matches the sha256 that ``meta.json`` recorded when it was prepared."""
+    meta_path = folder / "meta.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+    except FileNotFoundError:
+        return f"{meta_path} is missing"
+    except (OSError, ValueError) as e:
+        return f"{meta_path} cannot be read ({type(e).__name__}: {e})"
+    digests = meta.get(DIGESTS) if isinstance(meta, dict) else None
+    if not isinstance(digests, dict):
+        return f"{meta_path} records no digests of the token files (an older gni prepared it)"
+    for split in SPLITS:
+        path = folder / f"{split}.bin"
+        if split not in meta.get("splits", {}) or f"{split}.bin" not in digests:
+            return f"{meta_path} does not describe {path.name}"
+        if _token_file_digest(path) != digests[f"{split}.bin"]:
+            return f"{path} does not match the sha256 recorded in meta.json when it was prepared"
+    return None
+
+
+def _verified_text(dataset: Dataset, n_bytes: int | None) -> tuple[bytes, str]:
+    """The first ``n_bytes`` of the text and their sha256, checked against the published
+    digests of the whole text and of prefixes."""
+    text = fetch(dataset.name, n_bytes).read_bytes()[: n_bytes or dataset.text_bytes]
     digest = hashlib.sha256(text).hexdigest()
     expected = dataset.prefix_sha256.get(len(text))
     if len(text) == dataset.text_bytes and len(text) == dataset.full_text.size:
         expected = dataset.full_text.sha256
     if expected is not None and digest != expected:
         raise GniError(
-            f"{name}: the first {len(text):,} bytes have sha256 {digest}, expected {expected}"
+            f"{dataset.name}: the first {len(text):,} bytes have sha256 {digest}, "
+            f"expected {expected}"
         )
+    return text, digest
+
+
+def prepare(name: str, n_bytes: int | None = None) -> Path:
+    """Tokenise the first ``n_bytes`` of a dataset into uint16 memmaps and a JSON vocab.
+
+    Writes ``train.bin``, ``val.bin``, ``test.bin`` (empty when the dataset has no
+    test split) and ``meta.json`` (with the sha256 of each token file) into a temporary
+    folder, renamed into place when complete. Returns the folder. A folder already
+    prepared is used as it is when its files match their digests (see
+    :func:`prepared_problem`); otherwise it is prepared again from the text, with one
+    warning line, or, when the text is not at hand, a GniError names the broken file.
+    """
+    dataset = get_dataset(name)
+    out = prepared_dir(name, n_bytes)
+    problem = prepared_problem(out) if out.exists() else None
+    if out.exists() and problem is None:
+        return out
+    try:
+        text, digest = _verified_text(dataset, n_bytes)
+    except GniError as e:
+        if problem is None:
+            raise
+        raise GniError(f"{problem}, and it cannot be prepared again: {e}") from e
+    if problem is not None:
+        _warn(f"{problem}; preparing {out} again from the text")
+    _write_prepared(dataset, text, digest, out)
+    return out
+
+
+def _write_prepared(dataset: Dataset, text: bytes, text_sha256: str, out: Path) -> None:
+    """Tokenise ``text`` and write the prepared folder ``out`` all or nothing."""
     array = np.frombuffer(text, dtype=np.uint8)
     vocab = np.unique(array)
     lookup = np.zeros(256, dtype=np.uint16)
@@ -404,20 +498,24 @@ def prepare(name: str, n_bytes: int | None = None) -> Path:
     ids = lookup[array]
     sizes = split_sizes(dataset, len(ids))
     meta = {
-        "dataset": name,
+        "dataset": dataset.name,
         "n_bytes": len(text),
-        "text_sha256": digest,
+        "text_sha256": text_sha256,
         "vocab_size": len(vocab),
         "vocab": vocab.tolist(),  # token id -> byte value
         "splits": sizes,
     }
-    with atomic_dir(out, complete=lambda folder: (folder / "meta.json").is_file()) as tmp:
-        start = 0
+    with atomic_dir(out, complete=lambda folder: prepared_problem(folder) is None) as tmp:
+        start, digests = 0, {}
         for split in SPLITS:
-            ids[start : start + sizes[split]].tofile(tmp / f"{split}.bin")
+            name = f"{split}.bin"
+            ids[start : start + sizes[split]].tofile(tmp / name)
+            digests[name] = file_digest(tmp / name)
             start += sizes[split]
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-    return out
+            # known for the final path too, should this copy be the one renamed into place
+            st = (tmp / name).stat()
+            _digests[(str(out / name), st.st_size, st.st_mtime_ns, st.st_ino)] = digests[name]
+        (tmp / "meta.json").write_text(json.dumps(meta | {DIGESTS: digests}, indent=1))
 
 
 class TokenData:

@@ -22,7 +22,7 @@ from pathlib import Path
 from gni import __version__
 
 VERSION = 2  # 2: the template's warmup, its max_iters + 1 steps, both train losses
-CODE_SHA256 = "a386790e1083562d8e7f04e6a7c0cf12aeab19a546340ebf89da5622acf85bd3"
+CODE_SHA256 = "c08a24d6f2fe62a6d58a02c2e1535629ebad10df350fb08a1171a7636b0c4170"
 PACKAGE = Path(__file__).resolve().parent
 TRAINING_CODE = (
     "data.py",

@@ -8,65 +8,207 @@ A run's record is a folder ``<root>/<run_id>/`` holding
 
 The folder is built under a temporary name and renamed into place in one step, so a
 record is either complete or absent; if two writers race, the first rename wins and
-the second discards its copy.
+the second discards its copy (:meth:`ResultsStore.write` says which happened).
+Temporaries left by a killed writer are removed an hour later, by the next write or read.
+
+A record that cannot be read (a truncated file, a git merge conflict, an empty
+``curves.csv``) is reported on stderr, once, by path and error, and treated as missing:
+readers skip it, and the trainer retrains it. The new record's write moves the unreadable
+one aside to ``<root>/.corrupt/<run_id>-<time>/`` (git-ignored) rather than deleting it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
+import sys
+import tempfile
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from gni import paths
-from gni.atomic import atomic_dir
+from gni import GniError, paths
+from gni.atomic import atomic_dir_write, remove_stale_temporaries
 from gni.config import RunConfig
 
 RECORD_FILES = ("config.json", "curves.csv", "summary.json")
+CORRUPT = ".corrupt"  # where unreadable records are moved aside (hidden: git-ignored)
+MIN_FREE_BYTES = 1 << 20  # a sweep does not start with less free space than this
+_warned: set[tuple[str, int]] = set()  # (message, mtime) already reported by this process
+
+
+class RecordError(GniError, FileNotFoundError):
+    """A record file that is missing or unreadable; the message names its path."""
+
+
+class RecordPath(type(Path())):  # type: ignore[misc]
+    """A record's folder as :meth:`ResultsStore.write` returns it.
+
+    ``kept`` is False when another writer's record was already there: this writer's
+    copy was discarded, and the record on disk is the other one.
+    """
+
+    kept: bool = True
+
+
+def warn(message: str, key: int = 0) -> None:
+    """One line on stderr, once per process for the same message (and ``key``)."""
+    if (message, key) not in _warned:
+        _warned.add((message, key))
+        print(f"gni: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _parse(path: Path) -> Any:
+    """The content of one record file; ValueError saying what is wrong with it."""
+    if path.suffix == ".json":
+        value = json.loads(path.read_text())
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a JSON object, found {type(value).__name__}")
+        if path.name == "config.json":
+            return RunConfig.from_dict(value)
+        if not isinstance(value.get("status"), str):
+            raise ValueError("no status")
+        return value
+    curves = pd.read_csv(path)
+    if "iter" not in curves.columns:
+        raise ValueError("no iter column")
+    if curves.empty:
+        raise ValueError("no rows")
+    steps = curves["iter"]
+    if not (pd.api.types.is_integer_dtype(steps) and steps.is_monotonic_increasing):
+        raise ValueError("the iter column is not increasing integers")
+    if not steps.is_unique:
+        raise ValueError("the iter column repeats a step")
+    return curves
 
 
 class ResultsStore:
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root) if root is not None else paths.results_dir()
+        self._tidied = False
 
     def path(self, run_id: str) -> Path:
         return self.root / run_id
 
-    def has(self, run_id: str) -> bool:
-        """True when a complete record exists for ``run_id``."""
-        folder = self.path(run_id)
-        return all((folder / name).is_file() for name in RECORD_FILES)
+    def _tidy(self, again: bool = False) -> None:
+        """Remove stale temporaries of killed writers (once per store, unless ``again``)."""
+        if again or not self._tidied:
+            self._tidied = True
+            remove_stale_temporaries(self.root)
 
-    def write(self, config: RunConfig, curves: pd.DataFrame, summary: dict[str, Any]) -> Path:
+    def _read(self, run_id: str, name: str) -> Any:
+        """One parsed record file; RecordError naming the path if missing or unreadable."""
+        self._tidy()
+        path = self.path(run_id) / name
+        try:
+            return _parse(path)
+        except FileNotFoundError:
+            raise RecordError(f"{path}: no such file") from None
+        except (ValueError, TypeError, OSError) as e:
+            raise RecordError(f"{path}: {type(e).__name__}: {e}") from None
+
+    def has(self, run_id: str) -> bool:
+        """True when a complete, readable record exists for ``run_id``.
+
+        A record with an unreadable or missing file is reported (once) and is not one.
+        """
+        self._tidy()
+        folder = self.path(run_id)
+        if not any((folder / name).is_file() for name in RECORD_FILES):
+            return False  # nothing there: no record, nothing to report
+        try:
+            for name in RECORD_FILES:
+                self._read(run_id, name)
+        except RecordError as e:
+            warn(f"{e}; the record is treated as missing", _mtime(folder))
+            return False
+        return True
+
+    def write(self, config: RunConfig, curves: pd.DataFrame, summary: dict[str, Any]) -> RecordPath:
         """Write a run's record atomically; returns its folder.
 
         If a complete record for the run already exists (another writer finished
-        first), it is kept and this one is discarded.
+        first), it is kept, this one is discarded and the result's ``kept`` is False.
+        An unreadable record in the way is moved aside (:meth:`set_aside`).
         """
-        final = self.path(config.run_id)
-        with atomic_dir(final, complete=lambda folder: self.has(folder.name)) as tmp:
-            (tmp / "config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n")
-            curves.to_csv(tmp / "curves.csv", index=False, float_format="%.6g")
-            (tmp / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-        return final
+        self._tidy(again=True)
+        run_id = config.run_id
+        final = self.path(run_id)
+        if final.exists() and not self.has(run_id):
+            self.set_aside(run_id)
+        with atomic_dir_write(final, complete=lambda folder: self.has(folder.name)) as write:
+            (write.tmp / "config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n")
+            curves.to_csv(write.tmp / "curves.csv", index=False, float_format="%.6g")
+            (write.tmp / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+        result = RecordPath(final)
+        result.kept = write.kept
+        return result
+
+    def set_aside(self, run_id: str) -> Path | None:
+        """Move the record folder of ``run_id`` to ``<root>/.corrupt/<run_id>-<time>/``.
+
+        Returns where it went; None when it was gone already (another writer moved it).
+        """
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        aside = self.root / CORRUPT / f"{run_id}-{stamp}"
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(self.path(run_id), aside)
+        except FileNotFoundError:
+            return None
+        warn(f"moved the unreadable record {self.path(run_id)} aside to {aside}")
+        return aside
+
+    def check_writable(self) -> None:
+        """GniError naming the folder if no record can be written there (checked before
+        a sweep starts its runs, rather than each run failing)."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.root):
+                pass
+            free = shutil.disk_usage(self.root).free
+        except OSError as e:
+            raise GniError(
+                f"{self.root}: cannot write records there ({e.strerror or e}); make it "
+                "writable, or set GNI_RESULTS_DIR to a folder that is"
+            ) from None
+        if free < MIN_FREE_BYTES:
+            raise GniError(
+                f"{self.root}: {free:,} bytes free, but a record needs up to {MIN_FREE_BYTES:,}; "
+                "free some space, or set GNI_RESULTS_DIR to a folder with room"
+            )
 
     def read_summary(self, run_id: str) -> dict[str, Any]:
-        return json.loads((self.path(run_id) / "summary.json").read_text())
+        return self._read(run_id, "summary.json")
 
     def read_config(self, run_id: str) -> RunConfig:
-        return RunConfig.from_dict(json.loads((self.path(run_id) / "config.json").read_text()))
+        return self._read(run_id, "config.json")
 
     def read_curves(self, run_id: str) -> pd.DataFrame:
-        return pd.read_csv(self.path(run_id) / "curves.csv")
+        return self._read(run_id, "curves.csv")
 
     def run_ids(self) -> list[str]:
+        """The run ids with a complete, readable record (unreadable ones are reported)."""
+        self._tidy()
         if not self.root.is_dir():
             return []
         return sorted(
             p.name for p in self.root.iterdir() if not p.name.startswith(".") and self.has(p.name)
         )
+
+
+def _mtime(path: Path) -> int:
+    """The newest modification time of a folder's record files (0 if none)."""
+    times = [0]
+    for name in RECORD_FILES:
+        with contextlib.suppress(OSError):
+            times.append((path / name).stat().st_mtime_ns)
+    return max(times)
 
 
 def config_columns(config: RunConfig) -> dict[str, Any]:
@@ -79,9 +221,15 @@ def config_columns(config: RunConfig) -> dict[str, Any]:
 def _selected(
     store: ResultsStore, run_ids: Iterable[str] | None, where: dict[str, Any]
 ) -> list[tuple[str, RunConfig]]:
+    """The runs asked for that match ``where``; an unreadable record is reported and left
+    out, a missing one (asked for by id) raises RecordError."""
     ids = store.run_ids() if run_ids is None else list(run_ids)
     chosen = []
     for run_id in ids:
+        if run_ids is not None and not store.has(run_id):
+            if any((store.path(run_id) / name).exists() for name in RECORD_FILES):
+                continue  # unreadable: has() reported it
+            store.read_config(run_id)  # raises: no record
         config = store.read_config(run_id)
         if all(getattr(config, k) == v for k, v in where.items()):
             chosen.append((run_id, config))
@@ -97,6 +245,7 @@ def load_runs(
 
     ``run_ids`` selects runs (default: all in the store); keyword arguments keep runs
     whose config field equals the value, e.g. ``load_runs(dataset="text8", profile="cpu")``.
+    Unreadable records are reported on stderr and left out.
     """
     store = store or ResultsStore()
     rows = []
@@ -110,7 +259,10 @@ def load_curves(
     store: ResultsStore | None = None,
     **where: Any,
 ) -> pd.DataFrame:
-    """One row per (run, evaluation): the run's config fields, then the curve's columns."""
+    """One row per (run, evaluation): the run's config fields, then the curve's columns.
+
+    Unreadable records are reported on stderr and left out.
+    """
     store = store or ResultsStore()
     frames = []
     for run_id, config in _selected(store, run_ids, where):

@@ -29,6 +29,11 @@ Ctrl-C stops a sweep at once: its queued runs are cancelled and its local worker
 (or the Dask cluster it started) stopped; a run cut short leaves no record, and the next
 sweep resumes it from its last checkpoint. (On a cluster given by ``scheduler`` a run
 already started finishes.) Local worker processes also die with a sweep that is killed.
+
+A grid of more than :data:`MAX_RUNS` runs is refused unless ``max_runs`` (``gni sweep
+--max-runs``) allows it; one of :data:`REPORT_RUNS` or more says its size before it is
+expanded. A record that cannot be read counts as missing: it is retrained, and the
+unreadable copy is moved aside (see :mod:`gni.results`).
 """
 
 from __future__ import annotations
@@ -39,9 +44,11 @@ import ctypes
 import functools
 import itertools
 import json
+import math
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -63,6 +70,9 @@ from gni.results import ResultsStore, config_columns, load_runs
 EXECUTORS = ("local", "dask")
 GRID_KEYS = ("base", "axes", "seeds", "n_seeds")
 BASE_KEYS = ("dataset", "profile", "overrides")
+MAX_RUNS = 10_000  # a larger grid is refused unless max_runs (--max-runs) allows it
+REPORT_RUNS = 1_000  # a grid this large says how many runs it has before expanding them
+SCHEDULER_TIMEOUT_S = 5.0  # an unreachable --scheduler fails after this long
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 # A probe measures a finished run: probe(config, record_folder) -> dict, saved as
@@ -90,14 +100,14 @@ def load_grid(path: str | Path) -> dict[str, Any]:
     return grid
 
 
-def _seeds(grid: dict[str, Any]) -> list[int]:
+def _seeds(grid: dict[str, Any]) -> Sequence[int]:
     if "seeds" in grid and "n_seeds" in grid:
         raise GniError("the grid gives both seeds and n_seeds; give one")
     if "n_seeds" in grid:
         n = grid["n_seeds"]
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise GniError(f"n_seeds={n!r} must be an integer >= 1")
-        return list(range(n))
+        return range(n)  # not a list: its length is known before a huge grid is refused
     seeds = grid.get("seeds", [0])
     if (
         not isinstance(seeds, list)
@@ -130,34 +140,82 @@ def _axis_variants(name: str, values: Any) -> list[tuple[Any, dict[str, Any]]]:
     return variants
 
 
-def expand(grid: dict[str, Any], profile: str | None = None) -> list[SweepPoint]:
-    """Every run of the grid, validated; ``profile`` replaces the grid's profile."""
+def _base(grid: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The grid's checked ``base`` mapping and its ``overrides`` mapping."""
     unknown = sorted(set(grid) - set(GRID_KEYS))
     if unknown:
         raise GniError(f"unknown grid key(s) {unknown}; allowed: {', '.join(GRID_KEYS)}")
-    base = dict(grid.get("base") or {})
-    unknown = sorted(set(base) - set(BASE_KEYS))
+    base = grid.get("base") or {}
+    if not isinstance(base, dict):
+        raise GniError(f"base must be a mapping with keys {', '.join(BASE_KEYS)}, not {base!r}")
+    unknown = sorted(set(base) - set(BASE_KEYS), key=str)
     if unknown:
         raise GniError(f"unknown base key(s) {unknown}; allowed: {', '.join(BASE_KEYS)}")
+    overrides = base.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise GniError(
+            f"base.overrides must be a mapping of config field to value, not {overrides!r}"
+        )
+    return base, overrides
+
+
+def count_runs(grid: dict[str, Any]) -> int:
+    """How many runs the grid has (checked as far as counting needs, nothing built)."""
+    _base(grid)
     axes = grid.get("axes") or {}
     if not isinstance(axes, dict):
         raise GniError(f"axes must be a mapping of axis name to values, not {axes!r}")
+    return math.prod(len(_axis_variants(n, v)) for n, v in axes.items()) * len(_seeds(grid))
+
+
+def _point(
+    base: dict[str, Any], overrides: dict[str, Any], profile: str | None, seed: int
+) -> RunConfig:
+    """One run's config; a value of the wrong kind is a GniError naming the run."""
+    overrides = dict(overrides)
+    dataset = overrides.pop("dataset", base.get("dataset"))
+    chosen_profile = overrides.pop("profile", base.get("profile", "cpu"))
+    if profile is not None:
+        chosen_profile = profile
+    if dataset is None:
+        raise GniError("the grid names no dataset: set base.dataset or a dataset axis")
+    try:
+        return make_config(dataset, chosen_profile, seed, overrides)
+    except GniError:
+        raise
+    except (TypeError, ValueError, ArithmeticError) as e:
+        where = f"dataset={dataset!r}, profile={chosen_profile!r}, seed={seed}, {overrides}"
+        raise GniError(f"the grid's run ({where}) is not valid: {type(e).__name__}: {e}") from None
+
+
+def expand(
+    grid: dict[str, Any], profile: str | None = None, max_runs: int = MAX_RUNS
+) -> list[SweepPoint]:
+    """Every run of the grid, validated; ``profile`` replaces the grid's profile.
+
+    A grid of more than ``max_runs`` runs is refused before anything is built.
+    """
+    n_runs = count_runs(grid)
+    if n_runs > max_runs:
+        raise GniError(
+            f"the grid has {n_runs:,} runs, more than the limit of {max_runs:,}; "
+            f"to run them all, pass --max-runs {n_runs} (max_runs={n_runs} in Python)"
+        )
+    if n_runs >= REPORT_RUNS:
+        print(f"gni: expanding a grid of {n_runs:,} runs ...", file=sys.stderr, flush=True)
+    base, base_overrides = _base(grid)
+    axes = grid.get("axes") or {}
     names = list(axes)
     variants = [_axis_variants(n, axes[n]) for n in names]
+    seeds = _seeds(grid)
     points = []
     for combination in itertools.product(*variants):
-        overrides = dict(base.get("overrides") or {})
+        overrides = dict(base_overrides)
         for _, axis_overrides in combination:
             overrides.update(axis_overrides)
-        dataset = overrides.pop("dataset", base.get("dataset"))
-        chosen_profile = overrides.pop("profile", base.get("profile", "cpu"))
-        if profile is not None:
-            chosen_profile = profile
-        if dataset is None:
-            raise GniError("the grid names no dataset: set base.dataset or a dataset axis")
         labels = {n: label for n, (label, _) in zip(names, combination, strict=True)}
-        for seed in _seeds(grid):
-            points.append(SweepPoint(make_config(dataset, chosen_profile, seed, overrides), labels))
+        for seed in seeds:
+            points.append(SweepPoint(_point(base, overrides, profile, seed), labels))
     ids = [p.config.run_id for p in points]
     if len(set(ids)) != len(ids):
         raise GniError("the grid repeats a run: two combinations give the same settings")
@@ -186,7 +244,8 @@ def train_one(
             torch.set_num_threads(threads)
         result = train(run_config, store=ResultsStore(results_root), progress=False)
         outcome["status"] = result.status
-        outcome["reused"] = result.reused
+        # lost a write race: the record on disk is another process's (RecordPath.kept)
+        outcome["reused"] = result.reused or not getattr(result.path, "kept", True)
         outcome["train_seconds"] = result.summary.get("wall_seconds")
         for probe in probes:
             _apply_probe(probe, run_config, result.path)
@@ -384,17 +443,57 @@ def _settle(future: concurrent.futures.Future, task: Any) -> None:
         future.set_exception(concurrent.futures.CancelledError(f"{type(e).__name__}: {e}"))
 
 
+def check_scheduler(address: str, seconds: float = SCHEDULER_TIMEOUT_S) -> None:
+    """GniError naming ``address`` unless a TCP connection to it opens within ``seconds``.
+
+    Dask's client would retry for 30 s and then raise a traceback; this fails at once.
+    Addresses of other kinds (``inproc://``, ``ucx://``) are left to Dask.
+    """
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    try:
+        scheme, location = parse_address(address)
+        host, port = parse_host_port(location, default_port=8786)
+    except (ValueError, TypeError) as e:
+        raise GniError(
+            f"scheduler {address!r} is not an address like tcp://host:8786: {e}"
+        ) from None
+    if scheme not in ("tcp", "tls"):
+        return
+    try:
+        socket.create_connection((host, port), timeout=seconds).close()
+    except OSError as e:
+        reason = "timed out" if isinstance(e, TimeoutError) else (e.strerror or str(e))
+        raise GniError(
+            f"cannot reach the Dask scheduler at {address} ({reason}, waited up to {seconds:g} s)"
+        ) from None
+
+
+def _client(scheduler: str | None, cluster: Any) -> Any:
+    """A Dask client of ``cluster``, or of the scheduler at ``scheduler`` (checked first)."""
+    from distributed import Client
+
+    if scheduler is None:
+        return Client(cluster)
+    check_scheduler(scheduler)
+    try:
+        return Client(scheduler)
+    except (OSError, TimeoutError) as e:
+        raise GniError(f"cannot connect to the Dask scheduler at {scheduler}: {e}") from None
+
+
 @contextlib.contextmanager
 def _dask_executor(workers: int, scheduler: str | None) -> Iterator[concurrent.futures.Executor]:
     """The cluster at ``scheduler``, or a :func:`local_cluster` of ``workers`` (closed
     after). On an interrupt the sweep's tasks are cancelled before the client closes."""
     try:
-        from distributed import Client
+        import distributed  # noqa: F401
     except ImportError:
         raise GniError("executor 'dask' needs dask.distributed: pip install 'gni[dask]'") from None
     with contextlib.ExitStack() as stack:
         cluster = None if scheduler is not None else stack.enter_context(local_cluster(workers))
-        executor = _DaskExecutor(stack.enter_context(Client(scheduler or cluster)))
+        executor = _DaskExecutor(stack.enter_context(_client(scheduler, cluster)))
         try:
             yield executor
         except BaseException:
@@ -408,6 +507,21 @@ def _executor(
     return _dask_executor(workers, scheduler) if kind == "dask" else _local_executor(workers)
 
 
+def _check_run_args(
+    executor: str, workers: int, scheduler: str | None, threads_per_worker: int | None
+) -> None:
+    if executor not in EXECUTORS:
+        raise GniError(f"executor={executor!r}; allowed: {', '.join(EXECUTORS)}")
+    if workers < 1:
+        raise GniError(f"workers={workers} must be >= 1")
+    if threads_per_worker is not None and threads_per_worker < 0:
+        raise GniError(
+            f"threads_per_worker={threads_per_worker} must be >= 1 (0 or None: torch's default)"
+        )
+    if scheduler is not None and executor != "dask":
+        raise GniError("a scheduler address needs executor='dask'")
+
+
 def run(
     grid: dict[str, Any] | str | Path,
     executor: str = "local",
@@ -418,22 +532,21 @@ def run(
     probes: Sequence[Probe] = (),
     store: ResultsStore | None = None,
     progress: bool | None = None,
+    max_runs: int = MAX_RUNS,
 ) -> pd.DataFrame:
     """Train what the store lacks, load the rest; one row per run of the grid.
 
     Columns: the grid's axis labels, then the config and summary fields of
     :func:`gni.results.load_runs`, ``error`` (None unless the run failed) and
     ``trained`` (True for the runs this call trained; False for those it loaded).
+    A grid of more than ``max_runs`` runs is refused.
     """
-    if executor not in EXECUTORS:
-        raise GniError(f"executor={executor!r}; allowed: {', '.join(EXECUTORS)}")
-    if workers < 1:
-        raise GniError(f"workers={workers} must be >= 1")
-    if scheduler is not None and executor != "dask":
-        raise GniError("a scheduler address needs executor='dask'")
-    points = expand(load_grid(grid) if isinstance(grid, str | Path) else grid, profile)
+    _check_run_args(executor, workers, scheduler, threads_per_worker)
+    points = expand(load_grid(grid) if isinstance(grid, str | Path) else grid, profile, max_runs)
     store = store or ResultsStore()
     missing = [p.config.to_dict() for p in points if not store.has(p.config.run_id)]
+    if missing:
+        store.check_writable()  # before any training, not after
     for p in points:
         if store.has(p.config.run_id) and probes:  # probes added after the runs were made
             for probe in probes:

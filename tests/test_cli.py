@@ -1,11 +1,19 @@
 """The `gni` command end to end, in a subprocess, as a user runs it."""
 
+import contextlib
+import errno
+import os
 import re
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from gni.results import ResultsStore
 from tests.conftest import files_under
 from tests.conftest import run_gni as gni
 
@@ -113,6 +121,11 @@ def test_data_info_lists_the_datasets():
             ["--dataset", "shakespeare_char", "--set", "block_size=30000"],
             "gni: error: block_size=30000 needs more than 30000 characters, but the train split",
         ),
+        (["--dataset", "text8", "--set", "max_iters=inf"], "gni: error: max_iters='inf' is not"),
+        (
+            ["--dataset", "text8", "--checkpoint-interval", "-5"],
+            "gni: error: --checkpoint-interval -5 must be >= 0",
+        ),
     ],
 )
 def test_bad_input_gives_one_error_line_and_no_files(args, message, isolated_store: Path):
@@ -140,3 +153,150 @@ def test_corrupt_data_file_is_named_with_its_digests(tmp_path: Path, monkeypatch
     assert out.returncode == 2
     assert "expected 86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed" in out.stderr
     assert files_under(data) == ["shakespeare_char/input.txt"]  # nothing prepared
+
+
+def test_gni_train_retrains_an_unreadable_record_and_keeps_it_aside(isolated_store: Path):
+    args = ("train", "--dataset", "shakespeare_char", "--profile", "smoke", "--quiet")
+    first = gni(*args)
+    assert first.returncode == 0, first.stderr
+    summary = Path(first.stdout.split()[1]) / "summary.json"
+    summary.write_text('{"status": "ok", "final_')  # truncated
+    second = gni(*args)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.startswith(f"wrote {summary.parent}\n")
+    assert f"gni: warning: {summary}: JSONDecodeError: " in second.stderr
+    (aside,) = (isolated_store / "results" / ".corrupt").iterdir()
+    assert (aside / "summary.json").read_text() == '{"status": "ok", "final_'
+    assert ResultsStore().has(summary.parent.name)
+
+
+def test_the_process_that_loses_the_write_race_says_reused():
+    """Two processes train the same run at once: one record, one `wrote`."""
+    args = [sys.executable, "-m", "gni", "train", "--dataset", "shakespeare_char"]
+    args += ["--profile", "smoke", "--set", "max_iters=60", "--quiet"]
+    runs = [
+        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outs = [r.communicate(timeout=600) for r in runs]
+    assert [r.returncode for r in runs] == [0, 0], outs
+    firsts = sorted(out.splitlines()[0].split()[0] for out, _ in outs)
+    assert firsts == ["reused", "wrote"], outs
+    lines = [out.splitlines()[1] for out, _ in outs]
+    assert lines[0] == lines[1]  # both report the record that was kept
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _grid(tmp_path: Path, grid: object) -> str:
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(grid))
+    return str(path)
+
+
+SMOKE_GRID = {"base": {"dataset": "shakespeare_char", "profile": "smoke"}}
+BAD_INPUT = {
+    "base is a list": (["sweep", {"base": [1, 2]}], "base must be a mapping"),
+    "overrides is a list": (
+        ["sweep", {"base": {"dataset": "text8", "overrides": [1]}}],
+        "base.overrides must be a mapping",
+    ),
+    "negative threads": (
+        ["sweep", SMOKE_GRID, "--threads-per-worker", "-1"],
+        "threads_per_worker=-1 must be >= 1",
+    ),
+    "a million runs": (
+        ["sweep", {**SMOKE_GRID, "n_seeds": 1_000_000}],
+        "the grid has 1,000,000 runs, more than the limit of 10,000; to run them all, pass "
+        "--max-runs 1000000",
+    ),
+    "over --max-runs": (
+        ["sweep", {**SMOKE_GRID, "n_seeds": 3}, "--max-runs", "2"],
+        "the grid has 3 runs, ",
+    ),
+    "bad YAML parameter": (["book", "-p", "n_seeds=[1"], "-p 'n_seeds=[1' is not valid YAML: "),
+    "missing parameters file": (
+        ["book", "--parameters", "nowhere.yaml"],
+        "--parameters nowhere.yaml: No such file or directory",
+    ),
+}
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_INPUT.values(), ids=list(BAD_INPUT))
+def test_bad_sweep_and_book_input_is_one_error_line(args, message, tmp_path, isolated_store):
+    args = [_grid(tmp_path, a) if isinstance(a, dict) else a for a in args]
+    out = gni(*args)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith(f"gni: error: {message}"), out.stderr
+    assert out.stderr.count("\n") == 1, out.stderr
+    assert files_under(isolated_store / "results") == []
+
+
+def test_unreachable_scheduler_fails_at_once_naming_it(tmp_path):
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    started = time.monotonic()
+    out = gni("sweep", _grid(tmp_path, SMOKE_GRID), "--executor", "dask", "--scheduler", address)
+    assert time.monotonic() - started < 25  # Dask alone retries for 30 s
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith(f"gni: error: cannot reach the Dask scheduler at {address} (")
+    assert out.stderr.count("\n") == 1, out.stderr
+
+
+@contextlib.contextmanager
+def _tmpfs(folder: Path, options: str):
+    """A small tmpfs mounted on ``folder``; skips the test where mounting is not allowed."""
+    folder.mkdir(parents=True)
+    command = ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)]
+    if os.geteuid() != 0 or subprocess.run(command, capture_output=True).returncode != 0:
+        pytest.skip("needs to mount a tmpfs (root)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.parametrize("case", ["not a folder", "read-only", "full"])
+@pytest.mark.parametrize("command", ["train", "sweep"])
+def test_unwritable_results_folder_is_one_error_line_naming_it(
+    case, command, tmp_path, monkeypatch
+):
+    results = tmp_path / "results"
+    with contextlib.ExitStack() as stack:
+        if case == "not a folder":
+            results.write_text("a file where the results folder should be")
+        elif case == "read-only":
+            stack.enter_context(_tmpfs(results, "size=1m,ro"))
+        else:
+            stack.enter_context(_tmpfs(results, "size=64k"))
+            with contextlib.suppress(OSError), (results / "filler").open("wb") as f:
+                f.write(b"x" * 128 * 1024)
+        monkeypatch.setenv("GNI_RESULTS_DIR", str(results))
+        if command == "sweep":
+            out = gni("sweep", _grid(tmp_path, SMOKE_GRID), "--quiet")
+        else:
+            out = gni("train", "--dataset", "shakespeare_char", "--profile", "smoke", "--quiet")
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith(f"gni: error: {results}"), out.stderr
+    assert out.stderr.count("\n") == 1, out.stderr
+    if command == "sweep":  # refused before any run starts (gni train: see test_faults.py)
+        assert out.stderr.startswith(f"gni: error: {results}: "), out.stderr
+        assert not (tmp_path / "checkpoints").exists()
+
+
+def test_disk_full_while_writing_the_record_is_one_error_line(monkeypatch, capsys):
+    """A disk that fills up during training (simulated: the checks before training pass)."""
+    from gni import cli
+
+    def full(self, config, curves, summary):
+        path = self.root / f".{config.run_id}.k2x_9abc" / "curves.csv"
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(ResultsStore, "write", full)
+    args = ["train", "--dataset", "shakespeare_char", "--profile", "smoke", "--quiet"]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(r"gni: error: \S+/\.\S+/curves\.csv: No space left on device\n", err), err

@@ -87,6 +87,10 @@ def test_overrides_are_parsed_by_field_type():
         ({"noise_args": "sigma0"}, "expected key:value pairs"),
         ({"data_bytes": "0"}, r"data_bytes=0 is out of range; allowed: None or 1..100000000"),
         ({"learning_rate": "nan"}, "learning_rate=nan is out of range; allowed: a finite number"),
+        ({"max_iters": "inf"}, r"max_iters='inf' is not a valid int"),
+        ({"max_iters": "nan"}, r"max_iters='nan' is not a valid int"),
+        ({"max_iters": "1e400"}, r"max_iters='1e400' is not a valid int"),
+        ({"seed": "0x10"}, r"seed='0x10' is not a valid int"),
     ],
 )
 def test_bad_values_name_the_field_and_what_is_allowed(overrides, message):
@@ -131,3 +135,13 @@ def test_run_id_is_stable_and_tracks_every_field():
 def test_parse_value_lists_valid_fields():
     with pytest.raises(GniError, match="valid fields: " + ", ".join(FIELDS)):
         parse_value("nope", "1")
+
+
+def test_integers_are_parsed_exactly():
+    """Not through a float (2**53 + 1 would become 2**53); 1e3 is a whole number, so it is
+    accepted; 2.5e0 is not."""
+    assert make_config("text8", "smoke", 0, {"seed": "9007199254740993"}).seed == 2**53 + 1
+    assert parse_value("seed", "123456789012345678901234567890") == 123456789012345678901234567890
+    assert parse_value("max_iters", "1e3") == 1000 and parse_value("max_iters", "1.5e3") == 1500
+    with pytest.raises(GniError, match=r"max_iters='2\.5e0' is not a valid int"):
+        parse_value("max_iters", "2.5e0")

@@ -4,6 +4,8 @@ import io
 import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -14,8 +16,10 @@ import pytest
 import torch
 
 from gni import GniError
+from gni import data as gni_data
 from gni.data import (
     DATASETS,
+    DIGESTS,
     Dataset,
     Source,
     TokenData,
@@ -186,6 +190,7 @@ def test_the_manifest_describes_the_data_without_it(tiny, tmp_path):
     manifest = record_manifest("tiny", 5000)
     assert manifest == tmp_path / "results" / "datasets" / "tiny-first_5000.json"
     meta = json.loads((prepare("tiny", 5000) / "meta.json").read_text())
+    del meta[DIGESTS]  # the digests of the local token files stay out of the manifest
     assert json.loads(manifest.read_text()) == meta
     assert record_manifest("tiny", 5000) == manifest  # unchanged the second time
     shutil.rmtree(tmp_path / "data")  # no data, no mirror, no network needed
@@ -216,12 +221,105 @@ def test_corrupt_file_in_the_mirror_is_an_error_naming_the_digests(tiny, tmp_pat
         fetch("tiny")
 
 
-def test_truncated_prepared_split_is_detected(tiny, tmp_path):
+def _overwrite(path: Path, content: bytes) -> None:
+    """Replace a file's bytes in place, its modification time moved on as by a later write."""
+    st = path.stat()
+    path.write_bytes(content)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+
+
+def test_meta_json_records_the_sha256_of_each_token_file(tiny):
     folder = prepare("tiny")
-    with open(folder / "train.bin", "r+b") as f:
-        f.truncate(100)
-    with pytest.raises(GniError, match=r"train.bin: holds 50 tokens, meta.json says 19,800"):
-        TokenData("tiny")
+    digests = json.loads((folder / "meta.json").read_text())[DIGESTS]
+    assert digests == {
+        n: _sha((folder / n).read_bytes()) for n in ("train.bin", "val.bin", "test.bin")
+    }
+
+
+def test_truncated_prepared_split_is_prepared_again(tiny, capsys):
+    folder = prepare("tiny")
+    original = (folder / "train.bin").read_bytes()
+    _overwrite(folder / "train.bin", original[:100])
+    assert TokenData("tiny").splits["train"].tobytes() == original
+    assert capsys.readouterr().err == (
+        f"gni: warning: {folder / 'train.bin'} does not match the sha256 recorded in meta.json "
+        f"when it was prepared; preparing {folder} again from the text\n"
+    )
+
+
+def test_token_files_are_hashed_once_per_process_and_again_when_changed(tiny, monkeypatch, capsys):
+    folder = prepare("tiny")  # the digests of the files it wrote are known
+    hashed = []
+    real = gni_data.file_digest
+
+    def counting(path: Path, algorithm: str = "sha256") -> str:
+        if path.suffix == ".bin":
+            hashed.append(path.name)
+        return real(path, algorithm)
+
+    monkeypatch.setattr(gni_data, "file_digest", counting)
+    TokenData("tiny")
+    TokenData("tiny")
+    assert hashed == []
+    original = (folder / "val.bin").read_bytes()
+    _overwrite(folder / "val.bin", bytes(len(original)))  # the right size, zeroed
+    assert TokenData("tiny").splits["val"].tobytes() == original
+    assert hashed == ["val.bin", "train.bin", "val.bin", "test.bin"]  # checked, then written
+    assert capsys.readouterr().err.count("gni: warning:") == 1
+    TokenData("tiny")
+    assert len(hashed) == 4
+
+
+def test_corrupt_token_file_without_its_text_is_an_error_naming_it(
+    tiny, tmp_path, monkeypatch, server
+):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "tiny_first_8000_bytes").write_bytes(TEXT[:8000])
+    monkeypatch.setenv("GNI_DATA_MIRROR", str(mirror))
+    folder = prepare("tiny", 5000)
+    monkeypatch.delenv("GNI_DATA_MIRROR")
+    monkeypatch.setitem(DATASETS, "tiny", _tiny_dataset(f"{server}/missing/tiny.zip"))
+    _overwrite(folder / "train.bin", bytes((folder / "train.bin").stat().st_size))
+    before = files_under(tmp_path / "data")
+    with pytest.raises(GniError) as error:
+        TokenData("tiny", 5000)
+    assert str(error.value).startswith(
+        f"{folder / 'train.bin'} does not match the sha256 recorded in meta.json when it was "
+        "prepared, and it cannot be prepared again: dataset tiny: the first 5,000 bytes are "
+        "needed"
+    )
+    assert files_under(tmp_path / "data") == before
+
+
+def test_folder_prepared_by_an_older_gni_is_prepared_again(tiny, capsys):
+    folder = prepare("tiny")
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({k: v for k, v in meta.items() if k != DIGESTS}))
+    assert prepare("tiny") == folder
+    assert capsys.readouterr().err == (
+        f"gni: warning: {folder / 'meta.json'} records no digests of the token files (an older "
+        f"gni prepared it); preparing {folder} again from the text\n"
+    )
+    assert json.loads((folder / "meta.json").read_text()) == meta
+
+
+def test_missing_mirror_is_warned_about_once_by_its_absolute_path(tmp_path):
+    checkout = str(Path(__file__).resolve().parents[1])  # this gni, from any directory
+    env = os.environ | {
+        "GNI_DATA_MIRROR": "no/such/mirror",
+        "GNI_DATA_DIR": str(tmp_path),
+        "PYTHONPATH": checkout,
+    }
+    code = "from gni.data import at_hand\nfor name in ('text8', 'enwik8', 'text8'): at_hand(name)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        f"gni: warning: GNI_DATA_MIRROR={tmp_path / 'no/such/mirror'} does not exist or is "
+        "not a folder; it is ignored\n"
+    )
 
 
 def test_batches_come_from_the_generator_alone(tiny):

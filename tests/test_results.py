@@ -1,11 +1,21 @@
 import json
 import multiprocessing
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
 
 import pandas as pd
+import pytest
 
+from gni import GniError
 from gni.config import make_config
-from gni.results import ResultsStore, load_runs
+from gni.results import ResultsStore, load_curves, load_runs
 from tests.conftest import files_under
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _record(store: ResultsStore, seed: int, value: float) -> None:
@@ -65,3 +75,109 @@ def test_incomplete_folder_is_not_a_record(tmp_path):
     assert not store.has(run_id) and store.run_ids() == []
     _record(store, 0, 1.0)
     assert store.has(run_id)
+
+
+def test_losing_writer_is_told_its_copy_was_not_kept(tmp_path):
+    store = ResultsStore(tmp_path)
+    config = make_config("text8", "smoke", 0)
+    curves = pd.DataFrame({"iter": [0, 10], "val_loss": [3.0, 2.0]})
+    first = store.write(config, curves, {"status": "ok", "best_val_loss": 2.0})
+    second = store.write(config, curves, {"status": "ok", "best_val_loss": 9.9})
+    assert first == second == store.path(config.run_id)
+    assert first.kept and not second.kept
+    assert store.read_summary(config.run_id)["best_val_loss"] == 2.0
+
+
+CONFLICT = '<<<<<<< HEAD\n{"seed": 0}\n=======\n{"seed": 1}\n>>>>>>> other\n'
+UNREADABLE = {
+    "truncated summary": ("summary.json", '{"status": "ok", "best_val'),
+    "merge conflict in config": ("config.json", CONFLICT),
+    "empty curves": ("curves.csv", ""),
+    "merge conflict in curves": (
+        "curves.csv",
+        "iter,val_loss\n0,3\n<<<<<<< HEAD\n10,2.5\n=======\n10,2.4\n>>>>>>> other\n",
+    ),
+}
+
+
+@pytest.mark.parametrize(("name", "content"), UNREADABLE.values(), ids=list(UNREADABLE))
+def test_unreadable_record_is_reported_by_path_and_treated_as_missing(
+    name, content, tmp_path, capsys
+):
+    store = ResultsStore(tmp_path)
+    _record(store, 0, 2.5)
+    _record(store, 1, 1.5)
+    bad = make_config("text8", "smoke", 0).run_id
+    (tmp_path / bad / name).write_text(content)
+    capsys.readouterr()
+
+    runs = load_runs(store=ResultsStore(tmp_path))
+    assert runs["seed"].tolist() == [1]
+    warning = capsys.readouterr().err
+    assert warning.count("\n") == 1 and warning.startswith("gni: warning: ")
+    assert f"{tmp_path / bad / name}: " in warning and "treated as missing" in warning
+    assert load_curves(store=store)["seed"].unique().tolist() == [1]
+    assert load_runs([bad], store=store).empty
+    assert not store.has(bad) and bad not in store.run_ids()
+    reader = {"config.json": store.read_config, "curves.csv": store.read_curves}
+    with pytest.raises(GniError, match=re.escape(str(tmp_path / bad / name))):
+        reader.get(name, store.read_summary)(bad)
+
+    _record(store, 0, 2.0)  # the trainer's write: a fresh record, the bad one moved aside
+    assert store.read_summary(bad)["best_val_loss"] == 2.0
+    (aside,) = (tmp_path / ".corrupt").iterdir()
+    assert aside.name.startswith(f"{bad}-") and (aside / name).read_text() == content
+    assert f"aside to {aside}" in capsys.readouterr().err
+    assert store.run_ids() == sorted([bad, make_config("text8", "smoke", 1).run_id])
+
+
+def test_stale_temporaries_are_removed_and_fresh_ones_kept(tmp_path):
+    run_id = make_config("text8", "smoke", 0).run_id
+    hour_ago = time.time() - 3700
+
+    def temporary(name: str, old: bool, folder: bool = True) -> Path:
+        path = tmp_path / name
+        if folder:
+            path.mkdir(parents=True)
+            (path / "config.json").write_text("{}")
+        else:
+            path.write_text("{}")
+        if old:
+            os.utime(path, (hour_ago, hour_ago))
+        return path
+
+    stale = [
+        temporary(f".{run_id}.k2x_9abc", True),
+        temporary(".x.json.0abcdefg.part", True, False),
+    ]
+    fresh = temporary(f".{run_id}.fresh123", False)
+    corrupt = temporary(f".corrupt/{run_id}-20250101-000000-000000", True)
+    os.utime(corrupt.parent, (hour_ago, hour_ago))
+    assert ResultsStore(tmp_path).run_ids() == []  # a read tidies up
+    assert not any(p.exists() for p in stale) and fresh.is_dir() and corrupt.is_dir()
+
+    again = temporary(f".{run_id}.k2x_9abc", True)
+    _record(ResultsStore(tmp_path), 1, 1.0)  # and so does a write
+    assert not again.exists() and fresh.is_dir()
+
+
+def test_hidden_names_in_the_results_store_are_git_ignored(tmp_path):
+    if shutil.which("git") is None:
+        pytest.skip("needs git")
+    shutil.copy(ROOT / ".gitignore", tmp_path / ".gitignore")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    ignored = [
+        "results/.text8-smoke-none-s0-0123456789ab.k2x_9abc/config.json",
+        "results/.corrupt/text8-cpu-none-s0-0123456789ab-20250101-000000-000000/summary.json",
+        "results/datasets/.text8-first_3000000.json.k2x_9abc.part",
+        "results/text8-cpu-none-s0-0123456789ab/.probe_x.json.k2x_9abc.part",
+        "results/text8-smoke-none-s0-0123456789ab/summary.json",
+    ]
+    kept = ["results/text8-cpu-none-s0-0123456789ab/summary.json", "results/datasets/x.json"]
+    for path in ignored + kept:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("{}")
+    out = subprocess.run(
+        ["git", "check-ignore", *ignored, *kept], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert out.stdout.splitlines() == ignored

@@ -70,6 +70,14 @@ def test_expand_is_the_product_of_axes_and_seeds():
         ({"base": {"dataset": "text8"}, "axes": {"dropout": [0.1, 0.1]}}, "repeats a run"),
         ({"base": {"dataset": "text8"}, "axes": {"dropout": [2.0]}}, "dropout=2.0 is out of range"),
         ({"axes": {"dropout": [0.1]}}, "names no dataset"),
+        ({"base": [1, 2]}, r"base must be a mapping with keys dataset, profile, overrides"),
+        ({"base": {"dataset": "text8", "overrides": [1]}}, "base.overrides must be a mapping"),
+        ({"base": {"dataset": ["text8"]}}, r"is not valid: TypeError: unhashable type"),
+        (
+            {"base": {"dataset": "text8", "overrides": {"learning_rate": 10**400}}},
+            r"is not valid: OverflowError",
+        ),
+        ({"base": {"dataset": "text8"}, "n_seeds": 20_000}, "the grid has 20,000 runs"),
     ],
 )
 def test_bad_grids_are_rejected_with_a_message(grid, message):
@@ -144,7 +152,7 @@ def count_parameters_probe(config: RunConfig, record: Path) -> dict:
 
     from gni import paths
 
-    state = torch.load(paths.checkpoint_dir() / config.run_id / "model.pt", weights_only=False)
+    state = torch.load(paths.checkpoint_dir() / config.run_id / "model.pt", weights_only=True)
     n = sum(
         v.numel()
         for k, v in state["model"].items()
@@ -338,3 +346,78 @@ def test_local_workers_die_with_a_killed_sweep(signum, training_sweep):
     assert sweep.wait(timeout=15) == -signum
     assert _wait_gone(children, 15) == []
     _assert_only_complete_records(fewer_than=len(expand(SLOW_GRID)))
+
+
+def test_a_huge_grid_is_refused_at_once_unless_allowed(capsys):
+    million = {
+        "base": {"dataset": "text8", "profile": "smoke"},
+        "axes": {"dropout": [i / 2000 for i in range(1000)], "max_iters": list(range(1, 1001))},
+    }
+    started = time.monotonic()
+    with pytest.raises(
+        GniError, match=r"the grid has 1,000,000 runs, more than the limit of 10,000; "
+    ):
+        run(million, progress=False)
+    assert time.monotonic() - started < 5
+    with pytest.raises(GniError, match=r"has 4 runs, more than the limit of 3; .*--max-runs 4"):
+        expand(GRID, max_runs=3)
+    assert len(expand(GRID, max_runs=4)) == 4
+    assert capsys.readouterr().err == ""  # a small grid expands quietly
+    big = million | {"axes": {"dropout": million["axes"]["dropout"][:600]}, "n_seeds": 2}
+    assert len(expand(big)) == 1200
+    assert capsys.readouterr().err == "gni: expanding a grid of 1,200 runs ...\n"
+
+
+def test_bad_threads_per_worker_is_refused_before_any_run():
+    with pytest.raises(GniError, match=r"threads_per_worker=-1 must be >= 1"):
+        run(GRID, threads_per_worker=-1, progress=False)
+    assert ResultsStore().run_ids() == []
+
+
+class _RaceStore(ResultsStore):
+    """A store where another process writes each record while this one trains it."""
+
+    def write(self, config, curves, summary):
+        ResultsStore(self.root).write(config, curves, {**summary, "writer": "other"})
+        return super().write(config, curves, summary)
+
+
+def test_a_run_that_loses_the_write_race_is_reported_reused(monkeypatch):
+    from gni import sweep
+
+    monkeypatch.setattr(sweep, "ResultsStore", _RaceStore)
+    config = expand(GRID)[0].config
+    outcome = train_one(config.to_dict(), str(paths.results_dir()), 1)
+    assert outcome["status"] == "ok" and outcome["reused"], outcome
+    assert ResultsStore().read_summary(config.run_id)["writer"] == "other"
+
+
+UNREADABLE = {
+    "summary.json": '{"status": "ok", "final_val',
+    "config.json": '<<<<<<< HEAD\n{"seed": 0}\n=======\n{"seed": 1}\n>>>>>>> other\n',
+    "curves.csv": "",
+}
+
+
+@pytest.mark.parametrize("name", list(UNREADABLE))
+def test_cli_sweep_retrains_an_unreadable_record_and_keeps_it_aside(name, tmp_path):
+    grid = GRID | {"axes": {}}
+    first = run(grid, progress=False)
+    assert first["trained"].all() and len(first) == 2
+    bad = first["run_id"].iloc[0]
+    record = ResultsStore().path(bad)
+    (record / name).write_text(UNREADABLE[name])
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(grid))
+    out = run_gni("sweep", str(path), "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[:2] == [
+        "2 runs: 2 ok",
+        "1 trained, 1 reused from the store, 0 failed",
+    ]
+    assert f"gni: warning: {record / name}: " in out.stderr
+    (aside,) = (paths.results_dir() / ".corrupt").iterdir()
+    assert aside.name.startswith(f"{bad}-") and (aside / name).read_text() == UNREADABLE[name]
+    assert f"aside to {aside}" in out.stderr
+    assert ResultsStore().has(bad)
+    assert files_under(record) == ["config.json", "curves.csv", "summary.json"]

@@ -5,7 +5,7 @@ import re
 import pytest
 import torch
 
-from gni import paths
+from gni import GniError, paths
 from gni.config import make_config
 from gni.data import TokenData
 from gni.results import ResultsStore, load_curves, load_runs
@@ -16,8 +16,10 @@ from gni.train import (
     evaluations_after,
     gpu_advice,
     lr_at,
+    n_parameters,
     stream_seed,
     train,
+    training_memory,
 )
 
 pytestmark = pytest.mark.smoke
@@ -260,3 +262,32 @@ def test_fused_noise_is_adamw_after_clipping_only(other):
 
     with pytest.raises(GniError, match=r"noise_impl='fused' is out of range; allowed: separate"):
         _smoke(noise_impl="fused", **other)
+
+
+@pytest.mark.parametrize(
+    ("profile", "overrides"),
+    [("smoke", {}), ("smoke", {"bias": True, "n_layer": 3}), ("cpu", {}), ("paper", {})],
+)
+def test_parameter_estimate_is_the_models_exact_count(profile, overrides):
+    for dataset, vocab_size in (("shakespeare_char", 65), ("enwik8", 205)):
+        config = make_config(dataset, profile, 0, overrides)
+        model = build_model(config, vocab_size)
+        assert n_parameters(config, vocab_size) == sum(p.numel() for p in model.parameters())
+
+
+def test_memory_estimate_leaves_every_profile_room_on_a_small_gpu():
+    for dataset in ("shakespeare_char", "enwik8"):
+        paper = make_config(dataset, "paper")
+        state, activations = training_memory(paper, 205)
+        assert state == 20 * n_parameters(paper, 205)  # fp32: weights, grads, 2 moments, noise
+        assert state + activations < 8 * 2**30  # the paper's runs fit an 8 GiB GPU
+    state, activations = training_memory(make_config("text8", "cpu"), 27)
+    assert state + activations < 2**30
+
+
+def test_unknown_device_is_refused_even_when_the_record_exists():
+    config = _smoke()
+    assert train(config, progress=False).status == "ok"
+    with pytest.raises(GniError, match=r"device='tpu'; allowed: auto, cpu, cuda, cuda:N"):
+        train(config, device="tpu", progress=False)
+    assert train(config, device="cpu", progress=False).reused

@@ -1,0 +1,259 @@
+"""Broken files and unusable folders: refused safely, recovered from, or reported at once.
+
+Each test breaks a real file or folder, then runs the `gni` command in a subprocess (or
+`train` in this process, where a condition must be simulated) and checks that the run
+either recovers with one warning line naming the file, or fails before training with
+one error line naming the folder and what it needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from gni import GniError, paths
+from gni.config import make_config
+from gni.data import prepare, prepared_problem
+from gni.results import ResultsStore
+from gni.train import CHECKPOINT_MARGIN, RECORD_BYTES, n_parameters, train
+from tests.conftest import files_under, run_gni
+
+pytestmark = pytest.mark.smoke
+
+SMOKE_ARGS = ("train", "--dataset", "shakespeare_char", "--profile", "smoke", "--quiet")
+
+
+def _smoke(**overrides):
+    return make_config("shakespeare_char", "smoke", 0, overrides)
+
+
+def _warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("gni: warning:")]
+
+
+class _Payload:
+    """Unpickled, it runs a shell command: what a hostile checkpoint would hold."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command,)
+
+
+def test_checkpoint_with_a_pickle_payload_is_refused_and_nothing_runs(tmp_path):
+    config = _smoke()
+    checkpoint = paths.checkpoint_dir() / config.run_id / "resume.pt"
+    checkpoint.parent.mkdir(parents=True)
+    marker, probe_marker = tmp_path / "payload_ran", tmp_path / "probe_ran"
+    torch.save({"run_id": config.run_id, "model": _Payload(f"touch {marker}")}, checkpoint)
+    # the payload is live: an unsafe load (in another process) runs it
+    torch.save({"model": _Payload(f"touch {probe_marker}")}, tmp_path / "probe.pt")
+    unsafe = "import sys, torch; torch.load(sys.argv[1], weights_only=False)"
+    subprocess.run([sys.executable, "-c", unsafe, str(tmp_path / "probe.pt")], check=True)
+    assert probe_marker.exists()
+
+    result = run_gni(*SMOKE_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert not marker.exists()  # nothing ran
+    assert _warnings(result.stderr) == [
+        f"gni: warning: {checkpoint} cannot be loaded (UnpicklingError: refused by "
+        "torch.load(weights_only=True): it needs posix.system); moved to resume.pt.broken, "
+        "the run starts again from step 0"
+    ]
+    assert not checkpoint.exists() and checkpoint.with_name("resume.pt.broken").is_file()
+    summary = ResultsStore().read_summary(config.run_id)
+    assert summary["status"] == "ok" and summary["iters_done"] == config.max_iters + 1
+    assert not marker.exists()
+
+
+def _break(checkpoint: Path, how: str) -> None:
+    if how == "truncated":
+        checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])
+    elif how == "zeroed":
+        checkpoint.write_bytes(bytes(checkpoint.stat().st_size))
+    else:  # another run's checkpoint in this run's place
+        other = _smoke(seed=1)
+        train(other, stop_at=10, progress=False)
+        shutil.copyfile(paths.checkpoint_dir() / other.run_id / "resume.pt", checkpoint)
+
+
+@pytest.mark.parametrize("how", ["truncated", "zeroed", "another_run"])
+def test_unloadable_checkpoint_is_moved_aside_and_the_run_starts_again(how, tmp_path):
+    config = _smoke()
+    assert train(config, stop_at=10, progress=False).status == "stopped"
+    checkpoint = paths.checkpoint_dir() / config.run_id / "resume.pt"
+    _break(checkpoint, how)
+
+    result = run_gni(*SMOKE_ARGS)
+    assert result.returncode == 0, result.stderr
+    warnings = _warnings(result.stderr)
+    assert len(warnings) == 1, result.stderr
+    assert warnings[0].startswith(f"gni: warning: {checkpoint} cannot be loaded (")
+    assert warnings[0].endswith("moved to resume.pt.broken, the run starts again from step 0")
+    assert not checkpoint.exists() and checkpoint.with_name("resume.pt.broken").is_file()
+    # the record is the one an uninterrupted run writes
+    whole = ResultsStore(tmp_path / "whole")
+    train(config, store=whole, checkpoint_interval=0, progress=False)
+    recovered = ResultsStore().read_curves(config.run_id)
+    assert recovered["iter"].tolist() == [0, 10, 20]
+    for column in ("train_loss", "val_loss", "grad_norm"):
+        assert recovered[column].equals(whole.read_curves(config.run_id)[column]), column
+    assert ResultsStore().read_summary(config.run_id)["iters_done"] == config.max_iters + 1
+
+
+@pytest.fixture
+def own_data(tmp_path, monkeypatch) -> Path:
+    """A data folder for this test alone (it breaks prepared files), prepared for smoke."""
+    monkeypatch.setenv("GNI_DATA_DIR", str(tmp_path / "data"))
+    return prepare("shakespeare_char")
+
+
+@pytest.mark.parametrize("how", ["zeros", "random"])
+def test_corrupted_token_file_is_prepared_again_before_training(how, own_data):
+    train_bin = own_data / "train.bin"
+    original = train_bin.read_bytes()
+    if how == "zeros":  # right size, wrong bytes: trained to "ok" before
+        train_bin.write_bytes(bytes(len(original)))
+    else:  # ids beyond the vocabulary: an IndexError before
+        rng = np.random.default_rng(0)
+        rng.integers(0, 2**16, len(original) // 2, dtype=np.uint16).tofile(train_bin)
+
+    result = run_gni(*SMOKE_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert _warnings(result.stderr) == [
+        f"gni: warning: {train_bin} does not match the sha256 recorded in meta.json when it "
+        f"was prepared; preparing {own_data} again from the text"
+    ]
+    assert train_bin.read_bytes() == original
+    assert ResultsStore().read_summary(_smoke().run_id)["status"] == "ok"
+
+
+def test_prepared_folder_without_meta_json_is_prepared_again(own_data):
+    (own_data / "meta.json").unlink()
+    result = run_gni(*SMOKE_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert _warnings(result.stderr) == [
+        f"gni: warning: {own_data / 'meta.json'} is missing; preparing {own_data} again "
+        "from the text"
+    ]
+    assert prepared_problem(own_data) is None
+
+
+def _not_a_folder(tmp_path: Path) -> Path:
+    """A path no one can create a folder at, root included: it goes through a file."""
+    (tmp_path / "a_file").write_text("")
+    return tmp_path / "a_file" / "folder"
+
+
+@contextlib.contextmanager
+def _tmpfs(folder: Path, options: str) -> Iterator[Path]:
+    """A small tmpfs mounted on ``folder``; skips the test where mounting is not allowed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    command = ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)]
+    if os.geteuid() != 0 or subprocess.run(command, capture_output=True).returncode != 0:
+        pytest.skip("needs to mount a tmpfs (root)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def _cannot_write(folder: Path, reason: str, variable: str) -> str:
+    return (
+        f"{folder}: cannot write there ({reason}), and this run writes to it: make it "
+        f"writable, or set {variable} to a folder that is"
+    )
+
+
+def test_unwritable_results_store_fails_before_training(tmp_path):
+    store = ResultsStore(_not_a_folder(tmp_path))
+    with pytest.raises(GniError) as error:
+        train(_smoke(), store=store, progress=False)
+    assert str(error.value) == _cannot_write(store.root, "Not a directory", "GNI_RESULTS_DIR")
+    assert files_under(tmp_path / "checkpoints") == []  # nothing was trained
+
+
+def test_unwritable_checkpoint_folder_fails_before_training(tmp_path, monkeypatch):
+    folder = _not_a_folder(tmp_path)
+    monkeypatch.setenv("GNI_CHECKPOINT_DIR", str(folder))
+    result = run_gni(*SMOKE_ARGS)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"gni: error: {_cannot_write(folder, 'Not a directory', 'GNI_CHECKPOINT_DIR')}\n"
+    )
+    assert files_under(tmp_path / "results") == []
+
+
+@pytest.mark.parametrize("variable", ["GNI_RESULTS_DIR", "GNI_CHECKPOINT_DIR"])
+def test_read_only_output_folder_fails_before_training(variable, tmp_path, monkeypatch):
+    folder = tmp_path / "read_only"
+    monkeypatch.setenv(variable, str(folder))
+    with _tmpfs(folder, "size=1m,ro"), pytest.raises(GniError) as error:
+        train(_smoke(), progress=False)
+    assert str(error.value) == _cannot_write(folder, "Read-only file system", variable)
+    assert files_under(tmp_path / "results") == files_under(tmp_path / "checkpoints") == []
+
+
+def test_checkpoint_folder_without_room_fails_before_training(tmp_path, monkeypatch):
+    folder = tmp_path / "small"
+    monkeypatch.setenv("GNI_CHECKPOINT_DIR", str(folder))
+    config = _smoke()
+    need = 2 * (12 * n_parameters(config, 65) + CHECKPOINT_MARGIN)
+    with _tmpfs(folder, "size=1m"), pytest.raises(GniError) as error:
+        train(config, progress=False)
+    assert re.fullmatch(
+        rf"{re.escape(str(folder))}: [\d,.]+ (bytes|MiB) free, but this run needs about "
+        rf"{need / 2**20:,.1f} MiB there \(two checkpoints\); free some space, or set "
+        r"GNI_CHECKPOINT_DIR to a folder with room",
+        str(error.value),
+    ), error.value
+    assert files_under(tmp_path / "results") == []
+
+
+def test_full_disk_fails_before_training(tmp_path, monkeypatch):
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=4096))
+    config = _smoke()
+    need = RECORD_BYTES + 2 * (12 * n_parameters(config, 65) + CHECKPOINT_MARGIN)
+    with pytest.raises(GniError) as error:
+        train(config, progress=False)
+    assert str(error.value) == (
+        f"{tmp_path / 'results'}: 4,096 bytes free, but this run needs about "
+        f"{need / 2**20:,.1f} MiB there (a record and two checkpoints); free some space, or "
+        "set GNI_RESULTS_DIR to a folder with room"
+    )
+    assert files_under(tmp_path / "checkpoints") == files_under(tmp_path / "results") == []
+
+
+def test_model_too_large_for_memory_fails_at_once(tmp_path):
+    start = time.perf_counter()
+    result = run_gni(*SMOKE_ARGS, "--set", "n_layer=1000000")
+    seconds = time.perf_counter() - start
+    assert result.returncode == 2
+    assert re.fullmatch(
+        r"gni: error: this run needs an estimated [\d,.]+ GiB of memory to train "
+        r"\(12,352,003,136 parameters: [\d,.]+ GiB for weights, gradients and "
+        r"optimizer state; [\d,.]+ GiB of activations for batch_size=8, block_size=32, "
+        r"n_layer=1000000, n_embd=32\), but cpu has [\d,.]+ GiB \(physical memory\); make "
+        r"the model or the batch smaller \(n_layer, n_embd, batch_size, block_size\)\n",
+        result.stderr,
+    ), result.stderr
+    assert seconds < 5, f"took {seconds:.1f} s"  # interpreter and torch start-up included
+    assert files_under(tmp_path / "results") == files_under(tmp_path / "checkpoints") == []
+
+    start = time.perf_counter()
+    with pytest.raises(GniError, match="this run needs an estimated"):
+        train(_smoke(n_layer=1_000_000), progress=False)
+    assert time.perf_counter() - start < 5
