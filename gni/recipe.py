@@ -22,7 +22,7 @@ from pathlib import Path
 from gni import __version__
 
 VERSION = 2  # 2: the template's warmup, its max_iters + 1 steps, both train losses
-CODE_SHA256 = "c08a24d6f2fe62a6d58a02c2e1535629ebad10df350fb08a1171a7636b0c4170"
+CODE_SHA256 = "9f245fe34ed61ae49ce551f421097f5e66663e57e5fea5b3fcb02a27fd492182"
 PACKAGE = Path(__file__).resolve().parent
 TRAINING_CODE = (
     "data.py",

@@ -217,3 +217,29 @@ def make_schedule(name: str, **kwargs: float) -> Schedule:
                 value = float(value)
             typed[f.name] = value
     return cls(**typed)
+
+
+# The argument that sets each schedule's amplitude, and whether it is a variance.
+_AMPLITUDE = {"polynomial": ("eta", True)}
+
+
+def total_variance(schedule: Schedule, steps: int) -> float:
+    """The noise variance summed over steps 0 .. steps - 1: sum of sigma_t**2 (per entry)."""
+    return math.fsum(schedule(t) ** 2 for t in range(steps))
+
+
+def match_total_variance(
+    name: str, arguments: dict[str, float], target: float, steps: int
+) -> dict[str, float]:
+    """``arguments`` of schedule ``name`` rescaled so that its total variance over
+    ``steps`` steps is ``target``: schedules compared at matched total noise.
+
+    The amplitude is ``sigma0`` (a standard deviation, scaled by the square root of the
+    ratio) or, for ``polynomial``, Neelakantan's ``eta`` (a variance, scaled by the ratio).
+    """
+    _require(target >= 0, f"target={target} (a total variance) must be >= 0")
+    current = total_variance(make_schedule(name, **arguments), steps)
+    _require(current > 0, f"noise schedule {name!r} with {arguments} adds no noise to rescale")
+    key, is_variance = _AMPLITUDE.get(name, ("sigma0", False))
+    ratio = target / current
+    return {**arguments, key: arguments[key] * (ratio if is_variance else math.sqrt(ratio))}

@@ -57,3 +57,34 @@ def test_every_schedule_describes_itself_in_latex():
     for name, kwargs in examples.items():
         latex = make_schedule(name, **kwargs).latex
         assert latex.startswith(r"\sigma_t =") and "\n" not in latex
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments"),
+    [
+        ("constant", {"sigma0": 0.3}),
+        ("exponential", {"sigma0": 0.01, "gamma": 0.99}),
+        ("polynomial", {"eta": 0.3, "gamma": 0.55}),
+        ("linear", {"sigma0": 0.2, "total_steps": 300}),
+        ("cosine", {"sigma0": 0.2, "total_steps": 601}),
+        ("inverse_sqrt", {"sigma0": 0.05, "warmup": 10}),
+    ],
+)
+def test_schedules_matched_to_one_total_variance(name, arguments):
+    from gni.schedules import match_total_variance, total_variance
+
+    target = total_variance(make_schedule("exponential", sigma0=1e-3, gamma=0.998), 601)
+    matched = match_total_variance(name, arguments, target, 601)
+    assert total_variance(make_schedule(name, **matched), 601) == pytest.approx(target, rel=1e-12)
+    assert set(matched) == set(arguments)
+
+
+def test_total_variance_sums_the_squared_standard_deviations():
+    from gni.schedules import match_total_variance, total_variance
+
+    assert total_variance(make_schedule("constant", sigma0=0.5), 4) == pytest.approx(1.0)
+    assert total_variance(make_schedule("exponential", sigma0=1.0, gamma=0.5), 3) == pytest.approx(
+        1 + 0.25 + 0.0625
+    )
+    with pytest.raises(ValueError, match="adds no noise"):
+        match_total_variance("constant", {"sigma0": 0.0}, 1.0, 10)
