@@ -290,6 +290,9 @@ def training_sweep(tmp_path: Path) -> Iterator[tuple[subprocess.Popen, list[int]
             stderr=subprocess.STDOUT,
             env=os.environ.copy(),
             start_new_session=True,  # its own process group, as in a terminal
+            # as in a terminal, Ctrl-C interrupts: a shell that starts the tests in the
+            # background (as `cmd &` without job control does) passes SIGINT on ignored
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
     deadline = time.monotonic() + 120
     while len({p.parent for p in paths.checkpoint_dir().glob("*/*.pt")}) < 2:
