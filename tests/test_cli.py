@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from gni.results import ResultsStore
-from tests.conftest import files_under
+from tests.conftest import files_under, tmpfs
 from tests.conftest import run_gni as gni
 
 pytestmark = pytest.mark.smoke
@@ -246,19 +246,6 @@ def test_unreachable_scheduler_fails_at_once_naming_it(tmp_path):
     assert out.stderr.count("\n") == 1, out.stderr
 
 
-@contextlib.contextmanager
-def _tmpfs(folder: Path, options: str):
-    """A small tmpfs mounted on ``folder``; skips the test where mounting is not allowed."""
-    folder.mkdir(parents=True)
-    command = ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)]
-    if os.geteuid() != 0 or subprocess.run(command, capture_output=True).returncode != 0:
-        pytest.skip("needs to mount a tmpfs (root)")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
-
-
 @pytest.mark.parametrize("case", ["not a folder", "read-only", "full"])
 @pytest.mark.parametrize("command", ["train", "sweep"])
 def test_unwritable_results_folder_is_one_error_line_naming_it(
@@ -269,9 +256,9 @@ def test_unwritable_results_folder_is_one_error_line_naming_it(
         if case == "not a folder":
             results.write_text("a file where the results folder should be")
         elif case == "read-only":
-            stack.enter_context(_tmpfs(results, "size=1m,ro"))
+            stack.enter_context(tmpfs(results, "size=1m,ro"))
         else:
-            stack.enter_context(_tmpfs(results, "size=64k"))
+            stack.enter_context(tmpfs(results, "size=64k"))
             with contextlib.suppress(OSError), (results / "filler").open("wb") as f:
                 f.write(b"x" * 128 * 1024)
         monkeypatch.setenv("GNI_RESULTS_DIR", str(results))

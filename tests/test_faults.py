@@ -8,14 +8,12 @@ one error line naming the folder and what it needs.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +25,7 @@ from gni.config import make_config
 from gni.data import prepare, prepared_problem
 from gni.results import ResultsStore
 from gni.train import CHECKPOINT_MARGIN, RECORD_BYTES, n_parameters, train
-from tests.conftest import files_under, run_gni
+from tests.conftest import files_under, run_gni, tmpfs
 
 pytestmark = pytest.mark.smoke
 
@@ -157,19 +155,6 @@ def _not_a_folder(tmp_path: Path) -> Path:
     return tmp_path / "a_file" / "folder"
 
 
-@contextlib.contextmanager
-def _tmpfs(folder: Path, options: str) -> Iterator[Path]:
-    """A small tmpfs mounted on ``folder``; skips the test where mounting is not allowed."""
-    folder.mkdir(parents=True, exist_ok=True)
-    command = ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)]
-    if os.geteuid() != 0 or subprocess.run(command, capture_output=True).returncode != 0:
-        pytest.skip("needs to mount a tmpfs (root)")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
-
-
 def _cannot_write(folder: Path, reason: str, variable: str) -> str:
     return (
         f"{folder}: cannot write there ({reason}), and this run writes to it: make it "
@@ -200,7 +185,7 @@ def test_unwritable_checkpoint_folder_fails_before_training(tmp_path, monkeypatc
 def test_read_only_output_folder_fails_before_training(variable, tmp_path, monkeypatch):
     folder = tmp_path / "read_only"
     monkeypatch.setenv(variable, str(folder))
-    with _tmpfs(folder, "size=1m,ro"), pytest.raises(GniError) as error:
+    with tmpfs(folder, "size=1m,ro"), pytest.raises(GniError) as error:
         train(_smoke(), progress=False)
     assert str(error.value) == _cannot_write(folder, "Read-only file system", variable)
     assert files_under(tmp_path / "results") == files_under(tmp_path / "checkpoints") == []
@@ -211,7 +196,7 @@ def test_checkpoint_folder_without_room_fails_before_training(tmp_path, monkeypa
     monkeypatch.setenv("GNI_CHECKPOINT_DIR", str(folder))
     config = _smoke()
     need = 2 * (12 * n_parameters(config, 65) + CHECKPOINT_MARGIN)
-    with _tmpfs(folder, "size=1m"), pytest.raises(GniError) as error:
+    with tmpfs(folder, "size=1m"), pytest.raises(GniError) as error:
         train(config, progress=False)
     assert re.fullmatch(
         rf"{re.escape(str(folder))}: [\d,.]+ (bytes|MiB) free, but this run needs about "
