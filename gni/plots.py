@@ -103,3 +103,47 @@ def difference_panels(
     axes[0].set_ylabel(ylabel)
     _legend_above(fig, axes, "")
     return fig
+
+
+def heatmap_panels(
+    cells: pd.DataFrame,
+    panels: Sequence[tuple[str, str]],
+    row: str,
+    col: str,
+    annotate: str | None = None,
+    center: float | None = 0.0,
+) -> Figure:
+    """One heatmap per (column of ``cells``, title) in ``panels``, ``row`` x ``col``.
+
+    ``cells`` has one row per cell. With ``center`` the colours diverge around it
+    (blue below, red above); ``annotate`` names a column of texts per panel value,
+    ``f"{annotate}_{value column}"``, written in each cell (e.g. the mean and its CI).
+    """
+    rows = sorted(cells[row].unique())
+    cols = sorted(cells[col].unique())
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(4.6 * len(panels), 0.55 * len(rows) + 1.6), layout="constrained"
+    )
+    for ax, (value, title) in zip(list(getattr(axes, "flat", [axes])), panels, strict=True):
+        grid = cells.pivot(index=row, columns=col, values=value).reindex(index=rows, columns=cols)
+        labels = None
+        if annotate is not None:
+            text = cells.pivot(index=row, columns=col, values=f"{annotate}_{value}")
+            labels = text.reindex(index=rows, columns=cols).to_numpy()
+        limit = None if center is None else float((grid - center).abs().max().max())
+        sns.heatmap(
+            grid,
+            ax=ax,
+            cmap="RdBu_r" if center is not None else "viridis",
+            center=center,
+            vmin=None if limit is None else center - limit,
+            vmax=None if limit is None else center + limit,
+            annot=labels if labels is not None else False,
+            fmt="",
+            annot_kws={"fontsize": 7},
+            cbar_kws={"shrink": 0.8},
+        )
+        ax.set_title(title)
+        ax.set_xlabel(col)
+        ax.set_ylabel(row)
+    return fig

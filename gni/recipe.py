@@ -22,13 +22,14 @@ from pathlib import Path
 from gni import __version__
 
 VERSION = 2  # 2: the template's warmup, its max_iters + 1 steps, both train losses
-CODE_SHA256 = "9f245fe34ed61ae49ce551f421097f5e66663e57e5fea5b3fcb02a27fd492182"
+CODE_SHA256 = "269397a5e644ab6c79080e989341e7e405767666d6eafa0960b19264f0a4ea5d"
 PACKAGE = Path(__file__).resolve().parent
 TRAINING_CODE = (
     "data.py",
     "model.py",
     "noise.py",
     "optim.py",
+    "resources.py",
     "schedules.py",
     "train.py",
     "triton_adamw.py",

@@ -29,6 +29,7 @@ CHAPTER_KEYS = {
         "shakespeare_char_val_diff",
         "shakespeare_char_val_ci",
     },
+    "02_schedules": {"fig_screen", "fig_noise_ratio", "screen_picks", "top_setting", "grad_rms"},
 }
 
 
@@ -226,6 +227,7 @@ PAGES = {  # page: figures it shows
     "book/method.html": 0,
     "book/executed/00_setup.html": 0,
     "book/executed/01_reproduce.html": 3,
+    "book/executed/02_schedules.html": 2,
     "book/reproduce.html": 0,
     "book/references.html": 0,
 }

@@ -23,8 +23,9 @@ import torch
 from gni import GniError, paths
 from gni.config import make_config
 from gni.data import prepare, prepared_problem
+from gni.resources import CHECKPOINT_MARGIN, RECORD_BYTES, n_parameters
 from gni.results import ResultsStore
-from gni.train import CHECKPOINT_MARGIN, RECORD_BYTES, n_parameters, train
+from gni.train import train
 from tests.conftest import files_under, run_gni, tmpfs
 
 pytestmark = pytest.mark.smoke

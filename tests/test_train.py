@@ -8,6 +8,7 @@ import torch
 from gni import GniError, paths
 from gni.config import make_config
 from gni.data import TokenData
+from gni.resources import n_parameters, training_memory
 from gni.results import ResultsStore, load_curves, load_runs
 from gni.train import (
     CpuTimeCheck,
@@ -16,10 +17,8 @@ from gni.train import (
     evaluations_after,
     gpu_advice,
     lr_at,
-    n_parameters,
     stream_seed,
     train,
-    training_memory,
 )
 
 pytestmark = pytest.mark.smoke

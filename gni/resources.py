@@ -1,0 +1,146 @@
+"""What a run needs before it starts: memory for the model, room on disk for its files.
+
+The trainer checks both before it builds anything (:func:`check_fits`,
+:func:`check_room`), so a run that cannot succeed fails at once, naming the estimate and
+what is available, rather than after minutes of allocation or of training.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from gni import GniError
+from gni.config import RunConfig
+from gni.results import ResultsStore
+
+STATE_BYTES = 20  # per parameter: fp32 weights, gradients, 2 AdamW moments, 1 noise buffer
+ACTIVATION_VALUES = 20  # fp32 values kept for backward per token, layer and channel
+RECORD_BYTES = 1 << 20  # a run's record (config, curves, summary), with room to spare
+CHECKPOINT_MARGIN = 16 << 20  # beyond the tensors: curves, generator states, pickle framing
+
+
+def n_parameters(config: RunConfig, vocab_size: int) -> int:
+    """The number of parameters of the run's GPT, exactly as :class:`gni.model.GPT` builds it.
+
+    Per layer 12 n_embd^2 (attention 4, MLP 8) plus two LayerNorms (and 11 n_embd of
+    biases with ``bias``); the token embedding, tied to the head, counted once; the
+    position embedding; the final LayerNorm.
+    """
+    C = config.n_embd
+    per_layer = 12 * C * C + 2 * C + (11 * C if config.bias else 0)
+    final_norm = 2 * C if config.bias else C
+    return (vocab_size + config.block_size) * C + config.n_layer * per_layer + final_norm
+
+
+def training_memory(config: RunConfig, vocab_size: int) -> tuple[int, int]:
+    """Estimated bytes to train the run: (state, activations).
+
+    state = ``STATE_BYTES`` (20) x parameters: fp32 weights, gradients, AdamW's two
+    moments and one more copy (the flat noise buffer, or the optimizer's temporaries).
+    activations = 4 bytes x batch_size x block_size x (n_layer x (``ACTIVATION_VALUES``
+    x n_embd + n_head x block_size) + 3 x vocab_size): per token and layer the ~20
+    n_embd values the backward pass keeps (LayerNorm inputs, q, k, v, attention output,
+    the MLP's 4 n_embd twice, ...) and one row of attention weights per head; per token
+    the logits, their softmax and gradient. An overestimate under CUDA's bf16 autocast.
+    """
+    c = config
+    state = STATE_BYTES * n_parameters(c, vocab_size)
+    per_token = c.n_layer * (ACTIVATION_VALUES * c.n_embd + c.n_head * c.block_size)
+    activations = 4 * c.batch_size * c.block_size * (per_token + 3 * vocab_size)
+    return state, activations
+
+
+def available_memory(device: str) -> tuple[int, str] | None:
+    """Bytes a run can use on ``device`` and what they are, or None when unknown.
+
+    CUDA: the device's free memory (torch.cuda.mem_get_info) plus what this process's
+    allocator holds unused. CPU: the physical memory (SC_PHYS_PAGES x SC_PAGE_SIZE).
+    """
+    if device.startswith("cuda"):
+        free, _ = torch.cuda.mem_get_info(device)
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return free + cached, f"free memory on {device}"
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "physical memory"
+    except (AttributeError, ValueError, OSError):  # no sysconf, or no such name here
+        return None
+
+
+def _size(n: int) -> str:
+    """A number of bytes for people: bytes, MiB or GiB."""
+    if n < 2**20:
+        return f"{n:,} bytes"
+    return f"{n / 2**20:,.1f} MiB" if n < 2**30 else f"{n / 2**30:,.1f} GiB"
+
+
+def check_fits(config: RunConfig, vocab_size: int, device: str) -> None:
+    """Raise GniError, before anything is allocated, when the run cannot fit in memory."""
+    state, activations = training_memory(config, vocab_size)
+    available = available_memory(device)
+    if available is None or state + activations <= available[0]:
+        return
+    c = config
+    raise GniError(
+        f"this run needs an estimated {_size(state + activations)} of memory to train "
+        f"({n_parameters(c, vocab_size):,} parameters: {_size(state)} for weights, gradients "
+        f"and optimizer state; {_size(activations)} of activations for batch_size="
+        f"{c.batch_size}, block_size={c.block_size}, n_layer={c.n_layer}, n_embd={c.n_embd}), "
+        f"but {device} has {_size(available[0])} ({available[1]}); make the model or the "
+        "batch smaller (n_layer, n_embd, batch_size, block_size)"
+    )
+
+
+def _check_writable(folder: Path, variable: str) -> None:
+    """Create (if needed) ``folder`` and write and remove a small file in it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".gni-write-check.")
+        try:
+            os.write(fd, bytes(4096))
+        finally:
+            os.close(fd)
+            os.unlink(name)
+    except OSError as e:
+        raise GniError(
+            f"{folder}: cannot write there ({e.strerror or e}), and this run writes to it: "
+            f"make it writable, or set {variable} to a folder that is"
+        ) from None
+
+
+def check_room(store: ResultsStore, checkpoint_folder: Path, n_params: int) -> None:
+    """Raise GniError, before training, when the results store or the checkpoint folder
+    is not writable or has no room for what the run writes.
+
+    The results store needs ``RECORD_BYTES``; the checkpoint folder two checkpoints
+    (the atomic write keeps the old one until the new one is complete), each estimated
+    at three times the fp32 weights (weights and AdamW's two moments) plus
+    ``CHECKPOINT_MARGIN``. Folders on one file system need the sum. Free space is
+    checked where ``shutil.disk_usage`` can tell.
+    """
+    checkpoint_bytes = 3 * 4 * n_params + CHECKPOINT_MARGIN
+    needs = [
+        (store.root, "GNI_RESULTS_DIR", RECORD_BYTES, "a record"),
+        (checkpoint_folder, "GNI_CHECKPOINT_DIR", 2 * checkpoint_bytes, "two checkpoints"),
+    ]
+    room: dict[int, tuple[int, list[str]]] = {}  # file system -> bytes needed, for what
+    for folder, variable, need, what in needs:
+        _check_writable(folder, variable)
+        total, whats = room.get(folder.stat().st_dev, (0, []))
+        room[folder.stat().st_dev] = (total + need, [*whats, what])
+    for folder, variable, _, _ in needs:
+        need, whats = room[folder.stat().st_dev]
+        try:
+            free = shutil.disk_usage(folder).free
+        except OSError:
+            continue
+        if free < need:
+            raise GniError(
+                f"{folder}: {_size(free)} free, but this run needs about {_size(need)} "
+                f"there ({' and '.join(whats)}); free some space, or set {variable} to a "
+                "folder with room"
+            )
