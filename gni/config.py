@@ -28,6 +28,11 @@ OPTIMIZERS = ("adamw", "sgd")
 NOISE_PLACEMENTS = ("post_clip", "pre_clip")
 NOISE_SCALES = ("absolute", "relative")
 NOISE_IMPLS = ("separate", "fused")
+NOISE_KINDS = ("independent", "anticorrelated")
+
+# Fields added after records were made: a field at this value is left out of the run id,
+# so that the records made before it existed keep their ids (they trained with it).
+_ADDED_FIELDS = {"noise_kind": "independent", "diagnostics": False}
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,13 @@ class RunConfig:
     # noise and AdamW in one pass (post_clip only); on CPU it draws the same numbers as
     # separate, on CUDA its Triton kernel draws another stream (Philox) of the same law.
     noise_impl: str = "separate"
+    # independent: sigma_t * z_t; anticorrelated: sigma_t * (z_t - z_{t-1}) / sqrt(2)
+    # (Anti-PGD, Orvieto et al. 2022, matched in variance; gni.noise)
+    noise_kind: str = "independent"
+
+    # measurements that do not change training (gni.diagnostics): per-evaluation noise
+    # ratios per tensor, Adam's second moment, the step along the clean gradient
+    diagnostics: bool = False
 
     def __post_init__(self) -> None:
         _coerce_and_check_types(self)
@@ -89,9 +101,16 @@ class RunConfig:
         """``{dataset}-{profile}-{noise}-s{seed}-{hash}``: readable, and unique per settings.
 
         The hash covers every field and the recipe version (:mod:`gni.recipe`), so a record
-        made before the meaning of training changed is not reused.
+        made before the meaning of training changed is not reused. A field added since
+        records were made is left out while it has the value those records trained with
+        (``_ADDED_FIELDS``), so their ids stay valid.
         """
-        settings = {"recipe": recipe.VERSION, **self.to_dict()}
+        fields = {
+            k: v
+            for k, v in self.to_dict().items()
+            if not (k in _ADDED_FIELDS and v == _ADDED_FIELDS[k])
+        }
+        settings = {"recipe": recipe.VERSION, **fields}
         canonical = json.dumps(settings, sort_keys=True, separators=(",", ":"))
         digest = hashlib.sha256(canonical.encode()).hexdigest()[:12]
         return f"{self.dataset}-{self.profile}-{self.noise_schedule}-s{self.seed}-{digest}"
@@ -223,6 +242,14 @@ def _check_noise(c: RunConfig) -> None:
     )
     _check(c.noise_scale in NOISE_SCALES, "noise_scale", c.noise_scale, ", ".join(NOISE_SCALES))
     _check(c.noise_impl in NOISE_IMPLS, "noise_impl", c.noise_impl, ", ".join(NOISE_IMPLS))
+    _check(c.noise_kind in NOISE_KINDS, "noise_kind", c.noise_kind, ", ".join(NOISE_KINDS))
+    if c.diagnostics:
+        _check(
+            c.noise_impl == "separate",
+            "diagnostics",
+            c.diagnostics,
+            "False with noise_impl=fused (the measurements need the noise applied separately)",
+        )
     if c.noise_impl == "fused":
         _check(
             c.optimizer == "adamw" and c.noise_placement == "post_clip",

@@ -1,4 +1,4 @@
-"""GradientNoise: add sigma_t * N(0, I) to every gradient, for any optimizer.
+"""GradientNoise: add sigma_t-scaled Gaussian noise to every gradient, for any optimizer.
 
 Call ``step()`` after ``backward()`` (and after gradient clipping, the default
 placement) and before ``optimizer.step()``::
@@ -16,9 +16,24 @@ deviation is sigma_t times the root-mean-square of all gradient entries (the
 "adaptive" variant). The noise comes from the object's own ``torch.Generator`` and is
 drawn with one ``randn`` per step into a persistent flat buffer.
 
-The pieces that :class:`gni.optim.NoisyAdamW` shares live here too: ``SCALES`` and
-:func:`check_scale`, :func:`noise_std` (the definition of the scales) and
-:class:`FlatNoise` (the draw). None of them waits for the device.
+Two kinds of noise, with s_t that per-entry standard deviation and z_t ~ N(0, I) the
+draw of step t (the same numbers for both kinds with the same seed)::
+
+    independent     noise_t = s_t * z_t                          (the default)
+    anticorrelated  noise_t = s_t * (z_t - z_{t-1}) / sqrt(2),   z_{-1} = 0
+
+The anticorrelated kind is Anti-PGD (Orvieto et al. 2022, arXiv 2202.02831), matched in
+variance: each entry of noise_t has variance s_t^2 like the independent kind (s_0^2 / 2
+at step 0), consecutive steps have correlation -1/2, and for a constant s the noises
+telescope, sum_{t<T} noise_t = s * z_{T-1} / sqrt(2). It keeps z_{t-1} as state. A step
+whose std is the float 0 draws nothing (both kinds), so z_t is the t-th draw made; when
+the number of gradient entries changes (a parameter without a gradient on some step),
+z_{t-1} restarts at 0.
+
+The pieces that :class:`gni.optim.NoisyAdamW` shares live here too: ``SCALES``,
+``KINDS``, :func:`check_scale`, :func:`check_kind`, :func:`noise_std` (the definition
+of the scales) and :class:`FlatNoise` (the draw of both kinds). None of them waits for
+the device.
 """
 
 from __future__ import annotations
@@ -30,12 +45,19 @@ from typing import Any
 import torch
 
 SCALES = ("absolute", "relative")
+KINDS = ("independent", "anticorrelated")
 
 
 def check_scale(scale: str) -> None:
     """Raise ``ValueError`` unless ``scale`` is one of ``SCALES``."""
     if scale not in SCALES:
         raise ValueError(f"scale={scale!r}; allowed: {', '.join(SCALES)}")
+
+
+def check_kind(kind: str) -> None:
+    """Raise ``ValueError`` unless ``kind`` is one of ``KINDS``."""
+    if kind not in KINDS:
+        raise ValueError(f"kind={kind!r}; allowed: {', '.join(KINDS)}")
 
 
 def noise_std(sigma: float, scale: str, grads: Sequence[torch.Tensor]) -> torch.Tensor | float:
@@ -69,12 +91,19 @@ class FlatNoise:
     the first draw when ``device`` is None. Each draw fills the first n entries of a
     persistent flat fp32 buffer (n = the tensors' total number of entries, in list
     order) and hands out views of it, so the same seed gives the same numbers for any
-    optimizer that draws this way.
+    optimizer that draws this way. With ``kind="anticorrelated"`` the buffer gets
+    (z_t - z_{t-1}) / sqrt(2) and ``previous`` keeps z_t (fp32, flat; None before the
+    first draw), a tensor that is replaced, never changed in place.
     """
 
-    def __init__(self, seed: int, device: torch.device | str | None = None) -> None:
+    def __init__(
+        self, seed: int, device: torch.device | str | None = None, kind: str = "independent"
+    ) -> None:
+        check_kind(kind)
         self.seed = seed
+        self.kind = kind
         self.generator: torch.Generator | None = None
+        self.previous: torch.Tensor | None = None
         self._buffer: torch.Tensor | None = None
         if device is not None:
             self._generator_on(torch.device(device))
@@ -88,25 +117,37 @@ class FlatNoise:
     def draw(
         self, like: Sequence[torch.Tensor], std: torch.Tensor | float | None = None
     ) -> list[torch.Tensor]:
-        """std * z, z ~ N(0, I), as fp32 views shaped like each tensor of ``like``; the
-        views are valid until the next draw. ``std=None`` gives z itself."""
+        """std times the unit noise (z, or (z - z_prev) / sqrt(2) when anticorrelated), as
+        fp32 views shaped like each tensor of ``like``; the views are valid until the next
+        draw. ``std=None`` gives the unit noise itself."""
         sizes = [t.numel() for t in like]
         n, device = sum(sizes), like[0].device
         buffer = self._buffer
         if buffer is None or buffer.numel() < n or buffer.device != device:
             buffer = self._buffer = torch.empty(n, device=device, dtype=torch.float32)
-        z = buffer[:n]
-        torch.randn(n, generator=self._generator_on(device), out=z)
+        out = buffer[:n]
+        generator = self._generator_on(device)
+        if self.kind == "independent":
+            torch.randn(n, generator=generator, out=out)
+        else:
+            z = torch.randn(n, generator=generator, device=device, dtype=torch.float32)
+            previous = self.previous
+            if previous is None or previous.numel() != n or previous.device != device:
+                torch.div(z, math.sqrt(2.0), out=out)  # z_{t-1} = 0: a first or resized draw
+            else:
+                torch.sub(z, previous, out=out).div_(math.sqrt(2.0))
+            self.previous = z
         if std is not None:
-            z.mul_(std)
-        return [c.view_as(t) for c, t in zip(z.split(sizes), like, strict=True)]
+            out.mul_(std)
+        return [c.view_as(t) for c, t in zip(out.split(sizes), like, strict=True)]
 
     def add_(self, tensors: Sequence[torch.Tensor], std: torch.Tensor | float) -> None:
-        """tensors += std * z, each in its own dtype; nothing is drawn when std is 0.
+        """tensors += std * (unit noise), each in its own dtype; nothing is drawn when std
+        is 0.
 
         A float std goes into the add's ``alpha`` (torch may fuse the multiply-add, so
-        this rounds unlike scaling z first); a tensor std scales z first, since
-        ``alpha`` must be a number.
+        this rounds unlike scaling the noise first); a tensor std scales the noise first,
+        since ``alpha`` must be a number.
         """
         if not has_noise(std):
             return
@@ -116,11 +157,21 @@ class FlatNoise:
         torch._foreach_add_(list(tensors), noise, alpha=1.0 if scaled else std)
 
     def get_state(self) -> torch.Tensor | None:
-        """The generator's state; None before the first draw if no device was given."""
+        """The generator's state; None before the first draw if no device was given.
+        (The previous draw is the attribute ``previous``.)"""
         return None if self.generator is None else self.generator.get_state()
 
-    def set_state(self, state: torch.Tensor, device: torch.device | str) -> None:
+    def set_state(
+        self,
+        state: torch.Tensor,
+        device: torch.device | str,
+        previous: torch.Tensor | None = None,
+    ) -> None:
+        """Restore the generator's state and the previous draw (None: z_{t-1} = 0)."""
+        if previous is not None and self.kind == "independent":
+            raise ValueError("a previous draw comes from kind='anticorrelated', not independent")
         self._generator_on(torch.device(device)).set_state(state)
+        self.previous = None if previous is None else previous.to(device, torch.float32)
 
 
 class GradientNoise:
@@ -130,6 +181,7 @@ class GradientNoise:
         schedule: Callable[[int], float],
         seed: int = 0,
         scale: str = "absolute",
+        kind: str = "independent",
     ) -> None:
         """
         Args:
@@ -138,15 +190,18 @@ class GradientNoise:
             seed: seeds this object's generator, independent of every other stream.
             scale: ``absolute`` (sigma_t per entry) or ``relative`` (sigma_t times the
                 gradients' RMS).
+            kind: ``independent`` (s_t * z_t) or ``anticorrelated``
+                (s_t * (z_t - z_{t-1}) / sqrt(2)).
         """
         check_scale(scale)
+        check_kind(kind)
         self.params = [p for p in params if p.requires_grad]
         if not self.params:
             raise ValueError("GradientNoise got no parameters that require a gradient")
         self.schedule = schedule
         self.scale = scale
         self.t = 0
-        self._noise = FlatNoise(seed, device=self.params[0].device)
+        self._noise = FlatNoise(seed, device=self.params[0].device, kind=kind)
         # the per-entry standard deviation of the last step's noise: a float, or a 0-d
         # tensor on the gradients' device with the relative scale (read it with float())
         self.last_std: torch.Tensor | float = 0.0
@@ -168,9 +223,18 @@ class GradientNoise:
         self.last_std = std
         return std
 
+    @property
+    def kind(self) -> str:
+        return self._noise.kind
+
     def state_dict(self) -> dict[str, Any]:
-        return {"t": self.t, "generator": self._noise.get_state()}
+        """t, the generator's state and the previous draw z_{t-1} (None for the
+        independent kind or before the first draw)."""
+        noise = self._noise
+        return {"t": self.t, "generator": noise.get_state(), "previous": noise.previous}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Accepts states without ``previous`` (older checkpoints): z_{t-1} = 0."""
         self.t = int(state["t"])
-        self._noise.set_state(state["generator"], self.params[0].device)
+        device = self.params[0].device
+        self._noise.set_state(state["generator"], device, state.get("previous"))

@@ -4,7 +4,8 @@ The algorithm, for every parameter p with gradient g, at optimizer step t (from 
 
     s       = sigma_t                          (scale="absolute")
             = sigma_t * rms(all gradients)     (scale="relative")
-    g~      = g + s * z,  z ~ N(0, I)          (the noise; .grad itself is left as it was)
+    g~      = g + s * z_t,  z_t ~ N(0, I)      (kind="independent"; .grad is left as it was)
+            = g + s * (z_t - z_{t-1}) / sqrt(2),  z_{-1} = 0   (kind="anticorrelated")
     p       = p * (1 - lr * weight_decay)      (decoupled weight decay)
     m       = beta1 * m + (1 - beta1) * g~
     v       = beta2 * v + (1 - beta2) * g~^2
@@ -18,7 +19,10 @@ noise with Philox keyed by seed, step and element offset and applies the whole u
 in one pass over memory; the default on CUDA when Triton is installed). ``reference``
 and ``foreach`` draw the same numbers as :class:`gni.noise.GradientNoise` with the same
 seed (both draw with :class:`gni.noise.FlatNoise`); ``triton`` draws other numbers with
-the same distribution. All three take s from :func:`gni.noise.noise_std`.
+the same distribution. All three take s from :func:`gni.noise.noise_std`. The
+anticorrelated kind (Anti-PGD, see :mod:`gni.noise`) keeps z_{t-1} as state in
+``reference`` and ``foreach``; ``triton`` is stateless and draws z_{t-1} again from its
+key (seed, t - 1).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gni.noise import FlatNoise, check_scale, has_noise, noise_std
+from gni.noise import FlatNoise, check_kind, check_scale, has_noise, noise_std
 
 IMPLEMENTATIONS = ("auto", "reference", "foreach", "triton")
 
@@ -65,6 +69,7 @@ class NoisyAdamW(torch.optim.Optimizer):
         seed: int = 0,
         scale: str = "absolute",
         impl: str = "auto",
+        kind: str = "independent",
     ) -> None:
         """
         Args:
@@ -75,6 +80,8 @@ class NoisyAdamW(torch.optim.Optimizer):
             seed: seeds the noise, independent of every other random stream.
             scale: ``absolute`` or ``relative`` (sigma_t times the gradients' RMS).
             impl: ``auto``, ``reference``, ``foreach`` or ``triton``.
+            kind: ``independent`` (s * z_t) or ``anticorrelated``
+                (s * (z_t - z_{t-1}) / sqrt(2)).
         """
         if not lr > 0:
             raise ValueError(f"lr={lr} must be > 0")
@@ -85,6 +92,7 @@ class NoisyAdamW(torch.optim.Optimizer):
         if not weight_decay >= 0:
             raise ValueError(f"weight_decay={weight_decay} must be >= 0")
         check_scale(scale)
+        check_kind(kind)
         if impl not in IMPLEMENTATIONS:
             raise ValueError(f"impl={impl!r}; allowed: {', '.join(IMPLEMENTATIONS)}")
         if impl == "triton" and not triton_available():
@@ -94,8 +102,10 @@ class NoisyAdamW(torch.optim.Optimizer):
         self.seed = seed
         self.scale = scale
         self.impl = impl
+        self.kind = kind
         self.noise_t = 0  # steps taken; the noise of step t uses sigma_t
-        self._noise = FlatNoise(seed)  # its generator starts on the first draw's device
+        # its generator starts on the first draw's device
+        self._noise = FlatNoise(seed, kind=kind)
 
     def _implementation(self, device: torch.device) -> str:
         if self.impl != "auto":
@@ -145,20 +155,27 @@ class NoisyAdamW(torch.optim.Optimizer):
         return loss
 
     def state_dict(self) -> dict[str, Any]:
+        """torch's, plus "noise": t, seed, the generator's state and the previous draw
+        z_{t-1} (None for the independent kind, before the first draw, or with Triton)."""
         state = super().state_dict()
-        generator = self._noise.get_state()
-        state["noise"] = {"t": self.noise_t, "seed": self.seed, "generator": generator}
+        state["noise"] = {
+            "t": self.noise_t,
+            "seed": self.seed,
+            "generator": self._noise.get_state(),
+            "previous": self._noise.previous,
+        }
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Accepts a "noise" without "previous" (older checkpoints): z_{t-1} = 0."""
         state_dict = dict(state_dict)
         noise = state_dict.pop("noise")
         super().load_state_dict(state_dict)
         self.noise_t, self.seed = int(noise["t"]), int(noise["seed"])
-        self._noise = FlatNoise(self.seed)
+        self._noise = FlatNoise(self.seed, kind=self.kind)
         if noise["generator"] is not None:
             params = [p for g in self.param_groups for p in g["params"]]
-            self._noise.set_state(noise["generator"], params[0].device)
+            self._noise.set_state(noise["generator"], params[0].device, noise.get("previous"))
 
 
 def _reference_adamw(

@@ -58,6 +58,27 @@ def names_from(known: Iterable[str]) -> Rule:
     )
 
 
+def seed_list(minimum_count: int = 1) -> Rule:
+    """A comma-separated list of at least ``minimum_count`` distinct integers >= 0."""
+
+    def ok(value: str) -> bool:
+        try:
+            seeds = split_seeds(value)
+        except ValueError:
+            return False
+        return len(seeds) >= minimum_count
+
+    return Rule(ok, f"a comma-separated list of at least {minimum_count} distinct integers >= 0")
+
+
+def split_seeds(value: str) -> list[int]:
+    """``"2, 3,4"`` -> [2, 3, 4]; ValueError for anything else (or a repeated seed)."""
+    seeds = [int(v) for v in split_names(value)]
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds {value!r} must be distinct integers >= 0")
+    return seeds
+
+
 def split_names(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 

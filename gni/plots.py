@@ -147,3 +147,43 @@ def heatmap_panels(
         ax.set_xlabel(col)
         ax.set_ylabel(row)
     return fig
+
+
+def forest_panels(
+    effects: pd.DataFrame,
+    label: str,
+    panels: Sequence[tuple[str, str]],
+    order: Sequence[str] | None = None,
+    xlabel: str = "difference from the baseline (nats per character)",
+) -> Figure:
+    """One panel per (measure, title) in ``panels``: each ``label`` value's mean paired
+    difference as a dot with its CI as a bar, and a dashed line at zero.
+
+    ``effects`` is a :func:`gni.stats.paired_table` (columns ``measure``, ``label`` and
+    ``difference``, an Estimate). Rows run in ``order`` (default: as in ``effects``),
+    top to bottom; a bar left of zero favours the treatment when lower is better.
+    """
+    labels = list(order or dict.fromkeys(effects[label]))
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=(PANEL_INCHES * 1.3 * len(panels), 0.28 * len(labels) + 1.3),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
+    )
+    color = sns.color_palette(n_colors=1)[0]
+    for ax, (measure, title) in zip(axes[0], panels, strict=True):
+        rows = effects[effects["measure"] == measure].set_index(label)["difference"]
+        for y, name in enumerate(labels):
+            if name not in rows.index:
+                continue
+            e = rows[name]
+            ax.plot([e.lo, e.hi], [y, y], color=color, lw=2.0, solid_capstyle="butt")
+            ax.plot([e.mean], [y], "o", color=color, ms=4)
+        ax.axvline(0.0, color="0.3", lw=1.0, ls="--")
+        ax.set_yticks(range(len(labels)), labels)
+        ax.set_ylim(len(labels) - 0.5, -0.5)
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+    return fig

@@ -22,7 +22,7 @@ from pathlib import Path
 from gni import __version__
 
 VERSION = 2  # 2: the template's warmup, its max_iters + 1 steps, both train losses
-CODE_SHA256 = "269397a5e644ab6c79080e989341e7e405767666d6eafa0960b19264f0a4ea5d"
+CODE_SHA256 = "dc4143cacc82b441bfdd77cfedc103bb0467b1b2256167cd9b7eb2b58e385be2"
 PACKAGE = Path(__file__).resolve().parent
 TRAINING_CODE = (
     "data.py",

@@ -185,6 +185,30 @@ def paired_differences(
     return merged[[*keys, between, "difference"]].reset_index(drop=True)
 
 
+def first_crossing(x: Sequence[float], y: Sequence[float], threshold: float) -> float:
+    """The first ``x`` at which ``y`` comes down to ``threshold``: linear interpolation
+    between the last point above it and the first at or below it; ``x[0]`` when ``y``
+    starts there; NaN when it never gets there. Points where ``x`` or ``y`` is NaN are
+    skipped; ``x`` must increase (steps, or seconds of a run's clock).
+
+    >>> first_crossing([0, 50, 100], [4.0, 3.0, 2.0], 2.5)
+    75.0
+    """
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = np.isfinite(xs) & np.isfinite(ys)
+    xs, ys = xs[keep], ys[keep]
+    if np.any(np.diff(xs) <= 0):
+        raise ValueError(f"x must increase; got {xs.tolist()}")
+    below = np.flatnonzero(ys <= threshold)
+    if below.size == 0:
+        return math.nan
+    i = int(below[0])
+    if i == 0:
+        return float(xs[0])
+    x0, x1, y0, y1 = xs[i - 1], xs[i], ys[i - 1], ys[i]
+    return float(x0 + (x1 - x0) * (y0 - threshold) / (y0 - y1))
+
+
 def _require_columns(runs: pd.DataFrame, needed: Sequence[str]) -> None:
     missing = [c for c in needed if c not in runs.columns]
     if missing:

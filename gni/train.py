@@ -20,6 +20,12 @@ batches, dropout (torch's global generator), noise, and evaluation batches (the 
 batches at every evaluation). A baseline run and a noisy run with the same seed
 therefore start from the same weights and see the same batches.
 
+The curves also report, per evaluation interval, the mean gradient norm before
+clipping, the fraction of steps that clipping changed, the mean norm of what the
+optimizer receives (after noise and clipping) and the noise-to-gradient norm ratio;
+with ``diagnostics=True`` they add the measurements of :mod:`gni.diagnostics`, which do
+not change training.
+
 Checkpoints (every ``checkpoint_interval`` steps, at evaluation points) hold the
 model, the optimizer, the noise state, every generator state and the curves so far;
 a run resumed from one continues bit for bit on CPU. Checkpoints load with
@@ -60,6 +66,7 @@ from gni import GniError, paths
 from gni.atomic import atomic_file
 from gni.config import RunConfig
 from gni.data import TokenData
+from gni.diagnostics import UpdateProbe
 from gni.model import GPT, GPTConfig, count_parameters
 from gni.noise import GradientNoise
 from gni.optim import NoisyAdamW, decay_param_groups
@@ -148,6 +155,7 @@ def build_optimizer(config: RunConfig, model: GPT, device: str) -> torch.optim.O
             schedule=make_schedule(c.noise_schedule, **c.noise_args),
             seed=stream_seed(c.seed, "noise"),
             scale=c.noise_scale,
+            kind=c.noise_kind,
         )
     if c.optimizer == "adamw":
         return torch.optim.AdamW(
@@ -169,7 +177,19 @@ def build_noise(config: RunConfig, optimizer: torch.optim.Optimizer) -> Gradient
         make_schedule(config.noise_schedule, **config.noise_args),
         seed=stream_seed(config.seed, "noise"),
         scale=config.noise_scale,
+        kind=config.noise_kind,
     )
+
+
+def _empty_interval() -> dict[str, float]:
+    """The sums over steps between evaluations that the curves report as means."""
+    return {
+        "grad_norm": 0.0,  # the gradient's norm before clipping
+        "noise_ratio": 0.0,  # ||noise|| / ||the gradient it is added to||
+        "clipped": 0,  # steps whose clipping changed the gradient
+        "update_grad_norm": 0.0,  # ||what the optimizer receives|| (NaN: noise inside it)
+        "steps": 0,
+    }
 
 
 class Run:
@@ -182,6 +202,8 @@ class Run:
         self.model = build_model(config, data.vocab_size, device)
         self.optimizer = build_optimizer(config, self.model, device)
         self.noise = build_noise(config, self.optimizer)
+        named = list(self.model.named_parameters())
+        self.probe = UpdateProbe(named) if config.diagnostics else None
         self.sigma = make_schedule(config.noise_schedule, **config.noise_args)
         self.n_params = sum(p.numel() for p in self.model.parameters())
         self.batches = _generator(config.seed, "batches")
@@ -189,7 +211,7 @@ class Run:
         self.iter = 0
         self.rows: list[dict[str, Any]] = []
         # accumulated since the last evaluation
-        self.interval = {"grad_norm": 0.0, "noise_ratio": 0.0, "steps": 0}
+        self.interval = _empty_interval()
         self.train_seconds = 0.0
         self.tokens = 0
         self.last_loss = math.nan  # the last step's minibatch loss, train mode
@@ -210,6 +232,7 @@ class Run:
             "train_seconds": self.train_seconds,
             "tokens": self.tokens,
             "last_loss": self.last_loss,
+            "probe": None if self.probe is None else self.probe.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -225,10 +248,12 @@ class Run:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.iter = state["iter"]
         self.rows = state["rows"]
-        self.interval = state["interval"]
+        self.interval = {**_empty_interval(), **state["interval"]}
         self.train_seconds = state["train_seconds"]
         self.tokens = state["tokens"]
         self.last_loss = state["last_loss"]
+        if self.probe is not None and state.get("probe") is not None:
+            self.probe.load_state_dict(state["probe"])
 
     def _autocast(self) -> Any:
         dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
@@ -256,17 +281,27 @@ class Run:
         if c.noise_placement == "pre_clip":
             grad_norm = torch.nn.utils.get_total_norm([p.grad for p in params]).item()
             noised_norm = grad_norm
+            if self.probe is not None:
+                self.probe.before_noise()
             self.noise.step()
-            torch.nn.utils.clip_grad_norm_(params, max_norm)
+            clipped_norm = torch.nn.utils.clip_grad_norm_(params, max_norm).item()  # g + noise
         else:
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm).item()
+            grad_norm = clipped_norm = torch.nn.utils.clip_grad_norm_(params, max_norm).item()
             noised_norm = min(grad_norm, max_norm)
+            if self.probe is not None:
+                self.probe.before_noise()
             if self.noise is not None:
                 self.noise.step()
+        # what the optimizer receives (the fused noise is added inside it: not measured)
+        handed = torch.nn.utils.get_total_norm([p.grad for p in params]).item()
         self.optimizer.step()
+        if self.probe is not None:
+            self.probe.after_step(0.0 if self.noise is None else self.noise.last_std)
         self.optimizer.zero_grad(set_to_none=True)
         self.interval["grad_norm"] += grad_norm
         self.interval["noise_ratio"] += self.noise_ratio(noised_norm)
+        self.interval["clipped"] += clipped_norm > max_norm
+        self.interval["update_grad_norm"] += handed if self.noise is not None else math.nan
         self.interval["steps"] += 1
         self.iter += 1
         self.tokens += x.numel()
@@ -333,11 +368,15 @@ class Run:
             "sigma": self.sigma(self.iter),
             "grad_norm": self.interval["grad_norm"] / steps if steps else math.nan,
             "noise_ratio": self.interval["noise_ratio"] / steps if steps else math.nan,
+            "clipped_fraction": self.interval["clipped"] / steps if steps else math.nan,
+            "update_grad_norm": self.interval["update_grad_norm"] / steps if steps else math.nan,
             "tokens": self.tokens,
             "wall_s": wall_seconds,
         }
+        if self.probe is not None:
+            row.update(self.probe.row(self.optimizer))
         self.rows.append(row)
-        self.interval = {"grad_norm": 0.0, "noise_ratio": 0.0, "steps": 0}
+        self.interval = _empty_interval()
         return row
 
 

@@ -5,7 +5,10 @@ count: the kernel reads tables of tensor addresses, and each program handles one
 block of one tensor. Per element it loads p, g, m and v once, draws z with Philox
 (``tl.randn``; key = (seed, step), counter = the element's offset in the flattened
 list of all gradients), applies the update of ``gni.optim`` in fp32 and stores p, m
-and v once. Parameters may be fp32 or bf16; the moments are fp32.
+and v once. Parameters may be fp32 or bf16; the moments are fp32. The anticorrelated
+kind is stateless here: from step 1 on the kernel also draws z_{t-1} with the key
+(seed, t - 1) at the same counters and adds s * (z_t - z_{t-1}) / sqrt(2); at step 0,
+s * z_0 / sqrt(2).
 
 Runs on CUDA, and on CPU tensors under ``TRITON_INTERPRET=1`` (how the tests run it).
 """
@@ -40,6 +43,7 @@ def _noisy_adamw_kernel(
     block_start,  # int32 per program: first element within that tensor
     std_ptr,  # fp32 scalar: the noise's standard deviation
     seed,  # Philox key: (noise seed << 32) | step
+    previous_seed,  # the key of step - 1 (anticorrelated, step >= 1)
     decay,  # 1 - lr * weight_decay
     one_minus_beta1,
     beta2,
@@ -49,6 +53,8 @@ def _noisy_adamw_kernel(
     bias_correction2_sqrt,  # sqrt(1 - beta2^k)
     P_DTYPE: tl.constexpr,
     HAS_NOISE: tl.constexpr,
+    ANTICORRELATED: tl.constexpr,  # the kind: (z - z_previous) / sqrt(2) instead of z
+    HAS_PREVIOUS: tl.constexpr,  # step >= 1: z_previous from previous_seed, else 0
     BLOCK: tl.constexpr,
 ):
     pid = tl.program_id(0)
@@ -67,7 +73,12 @@ def _noisy_adamw_kernel(
     m = tl.load(m_ptr + offs, mask=mask)
     v = tl.load(v_ptr + offs, mask=mask)
     if HAS_NOISE:
-        z = tl.randn(seed, tl.load(noise_offsets + tensor) + offs)
+        counter = tl.load(noise_offsets + tensor) + offs
+        z = tl.randn(seed, counter)
+        if ANTICORRELATED:
+            if HAS_PREVIOUS:
+                z = z - tl.randn(previous_seed, counter)
+            z = z / 1.4142135623730951  # sqrt(2)
         g = g + tl.load(std_ptr) * z
     # the operations follow torch.optim.AdamW's order, so that both round alike
     p = p * decay
@@ -99,6 +110,11 @@ def _tables(
             for values in (numels, offsets, block_tensor, block_start)
         )
     return _block_tables[key]
+
+
+def _philox_key(seed: int, t: int) -> int:
+    """The noise's key at step t: (seed << 32) | t, each in 32 bits."""
+    return (seed & 0xFFFFFFFF) << 32 | (t & 0xFFFFFFFF)
 
 
 def _addresses(tensors: list[torch.Tensor], device: torch.device) -> torch.Tensor:
@@ -138,7 +154,11 @@ def triton_noisy_adamw(
     )
     if sum(p.numel() for p in params) >= 2**31:
         raise ValueError("the Triton path supports fewer than 2**31 parameter entries")
-    key = (optimizer.seed & 0xFFFFFFFF) << 32 | (optimizer.noise_t & 0xFFFFFFFF)
+    t = optimizer.noise_t
+    key = _philox_key(optimizer.seed, t)
+    has_previous = optimizer.kind == "anticorrelated" and t >= 1
+    # without a previous draw pass key again, which compiles no other specialization
+    previous_key = _philox_key(optimizer.seed, t - 1) if has_previous else key
     offset_of, offset = {}, 0
     for p in params:
         offset_of[p] = offset
@@ -165,6 +185,7 @@ def triton_noisy_adamw(
                 block_start,
                 std_tensor,
                 key,
+                previous_key,
                 1 - group["lr"] * group["weight_decay"],
                 1 - beta1,
                 beta2,
@@ -174,5 +195,7 @@ def triton_noisy_adamw(
                 math.sqrt(1 - beta2**step),
                 P_DTYPE=_TL_DTYPES[dtype],
                 HAS_NOISE=has_noise(std),
+                ANTICORRELATED=optimizer.kind == "anticorrelated",
+                HAS_PREVIOUS=has_previous,
                 BLOCK=BLOCK,
             )

@@ -29,7 +29,25 @@ CHAPTER_KEYS = {
         "shakespeare_char_val_diff",
         "shakespeare_char_val_ci",
     },
-    "02_schedules": {"fig_screen", "fig_noise_ratio", "screen_picks", "top_setting", "grad_rms"},
+    "02_schedules": {
+        "fig_screen",
+        "fig_noise_ratio",
+        "screen_picks",
+        "top_setting",
+        "grad_rms",
+        "fig_families",
+        "fig_anti",
+        "fig_placement_curves",
+        "fig_sgd",
+        "fig_adam",
+        "table_lowered",
+        "fig_confirm",
+        "table_verdicts",
+        "table_transfer",
+        "table_speed",
+        "verdict_list",
+        "run_minutes",
+    },
 }
 
 

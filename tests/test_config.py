@@ -127,9 +127,26 @@ def test_run_id_is_stable_and_tracks_every_field():
         ("max_iters", 601),
         ("label_smoothing", 0.1),
         ("noise_placement", "pre_clip"),
+        ("noise_kind", "anticorrelated"),
+        ("diagnostics", True),
     ]:
         ids.add(dataclasses.replace(a, **{name: value}).run_id)
-    assert len(ids) == 7
+    assert len(ids) == 9
+
+
+def test_fields_added_later_keep_the_ids_of_records_made_before_them():
+    # the id of the committed record results/shakespeare_char-cpu-none-s0-ea7b8785a42e,
+    # made before noise_kind and diagnostics existed
+    config = profile_config("shakespeare_char", "cpu", seed=0)
+    assert config.run_id == "shakespeare_char-cpu-none-s0-ea7b8785a42e"
+    assert dataclasses.replace(config, noise_kind="independent").run_id == config.run_id
+
+
+def test_diagnostics_need_the_separate_noise():
+    with pytest.raises(GniError, match="diagnostics=True is out of range; allowed: False with"):
+        make_config("shakespeare_char", "paper", overrides={"diagnostics": True})
+    with pytest.raises(GniError, match="noise_kind='brown' is out of range; allowed: independent"):
+        RunConfig(noise_kind="brown")
 
 
 def test_parse_value_lists_valid_fields():

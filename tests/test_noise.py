@@ -1,10 +1,11 @@
+import copy
 import math
 
 import pytest
 import torch
 from scipy import stats
 
-from gni.noise import GradientNoise
+from gni.noise import KINDS, GradientNoise
 from gni.schedules import make_schedule
 
 
@@ -51,11 +52,16 @@ def test_relative_scale_multiplies_sigma_by_the_gradient_rms():
     assert noise.last_std is std
 
 
-def test_relative_noise_does_not_wait_for_the_device(monkeypatch):
+@pytest.mark.parametrize("kind", KINDS)
+def test_relative_noise_does_not_wait_for_the_device(monkeypatch, kind):
     params = _params()
     for p in params:
         p.grad = torch.ones_like(p)
-    noise = GradientNoise(params, make_schedule("constant", sigma0=0.1), scale="relative")
+    schedule = make_schedule("constant", sigma0=0.1)
+    noise = GradientNoise(params, schedule, scale="relative", kind=kind)
+    noise.step()  # the anticorrelated kind's second step subtracts the first draw
+    for p in params:
+        p.grad = torch.ones_like(p)
 
     def sync(*args, **kwargs):
         raise AssertionError("the noise step read a tensor's value on the host")
@@ -95,6 +101,138 @@ def test_state_dict_resumes_the_same_noise():
 def test_bad_scale_is_rejected():
     with pytest.raises(ValueError, match="scale='adaptive'; allowed: absolute, relative"):
         GradientNoise(_params(), make_schedule("none"), scale="adaptive")
+
+
+def test_bad_kind_is_rejected():
+    with pytest.raises(ValueError, match="kind='pink'; allowed: independent, anticorrelated"):
+        GradientNoise(_params(), make_schedule("none"), kind="pink")
+
+
+def _added_noise(noise: GradientNoise, steps: int) -> list[torch.Tensor]:
+    """The noise each step adds to zero gradients, flat, one tensor a step."""
+    added = []
+    for _ in range(steps):
+        for p in noise.params:
+            p.grad = torch.zeros_like(p)
+        noise.step()
+        added.append(torch.cat([p.grad.reshape(-1) for p in noise.params]))
+    return added
+
+
+def _unit_draws(params: list[torch.Tensor], seed: int, steps: int) -> list[torch.Tensor]:
+    """z_0, z_1, ...: the unit draws of the independent kind with ``seed``."""
+    unit = GradientNoise(params, make_schedule("constant", sigma0=1.0), seed=seed)
+    return _added_noise(unit, steps)
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [make_schedule("constant", sigma0=0.3), make_schedule("exponential", sigma0=2.0, gamma=0.5)],
+)
+def test_anticorrelated_noise_is_the_scaled_difference_of_the_independent_draws(schedule):
+    params = _params()
+    z = _unit_draws(params, seed=11, steps=5)
+    noise = GradientNoise(params, schedule, seed=11, kind="anticorrelated")
+    for t, added in enumerate(_added_noise(noise, steps=5)):
+        previous = z[t - 1].double() if t else 0.0  # z_{-1} = 0
+        expected = schedule(t) * (z[t].double() - previous) / math.sqrt(2)
+        # float32 rounding of a difference, a division and a product: a few ulps
+        torch.testing.assert_close(added.double(), expected, rtol=1e-6, atol=1e-7)
+
+
+def test_anticorrelated_noise_telescopes_for_a_constant_sigma():
+    params, steps = _params(), 20
+    z = _unit_draws(params, seed=2, steps=steps)
+    noise = GradientNoise(
+        params, make_schedule("constant", sigma0=0.5), seed=2, kind="anticorrelated"
+    )
+    total = torch.stack([a.double() for a in _added_noise(noise, steps)]).sum(0)
+    # the sum is 0.5 * z_{T-1} / sqrt(2), std 0.35 per entry, not 0.5 * sqrt(20) = 2.2;
+    # 20 terms of float32 rounding stay below 1e-5
+    torch.testing.assert_close(total, 0.5 * z[-1].double() / math.sqrt(2), rtol=0, atol=1e-5)
+
+
+def test_anticorrelated_noise_has_variance_s2_and_lag_one_correlation_minus_half():
+    n, s = 200_000, 0.2
+    p = torch.nn.Parameter(torch.zeros(n))
+    noise = GradientNoise([p], make_schedule("constant", sigma0=s), seed=5, kind="anticorrelated")
+    x = torch.stack(_added_noise(noise, steps=4)).double()
+    # standard errors: of a variance, var * sqrt(2 / n) = 0.3 %; of a correlation rho,
+    # (1 - rho^2) / sqrt(n) <= 0.0023; each tolerance is 5 of them
+    assert x[0].var().item() == pytest.approx(s**2 / 2, rel=5 * math.sqrt(2 / n))
+    for t in (1, 2, 3):
+        assert x[t].var().item() == pytest.approx(s**2, rel=5 * math.sqrt(2 / n))
+    corr = torch.corrcoef(x)
+    for t in (1, 2):
+        assert corr[t, t + 1].item() == pytest.approx(-0.5, abs=5 * 0.75 / math.sqrt(n))
+    assert corr[1, 3].item() == pytest.approx(0.0, abs=5 / math.sqrt(n))
+    assert corr[0, 1].item() == pytest.approx(-1 / math.sqrt(2), abs=5 * 0.5 / math.sqrt(n))
+
+
+def test_anticorrelated_previous_draw_restarts_when_the_gradients_change_size():
+    a, b, _ = _params()
+
+    def noise_on_a_at_step_1(kind: str) -> torch.Tensor:
+        noise = GradientNoise([a, b], make_schedule("constant", sigma0=1.0), seed=4, kind=kind)
+        a.grad, b.grad = torch.zeros_like(a), torch.zeros_like(b)
+        noise.step()
+        a.grad, b.grad = torch.zeros_like(a), None  # b has no gradient at step 1
+        noise.step()
+        return a.grad
+
+    z1 = noise_on_a_at_step_1("independent")
+    expected = z1 / math.sqrt(2)  # z_0 had more entries: z_{t-1} restarts at 0
+    torch.testing.assert_close(
+        noise_on_a_at_step_1("anticorrelated"), expected, rtol=1e-6, atol=1e-7
+    )
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_state_dict_resumes_the_same_noise_mid_stream(kind):
+    params = _params()
+    schedule = make_schedule("exponential", sigma0=1.0, gamma=0.9)
+    whole = _added_noise(GradientNoise(params, schedule, seed=3, kind=kind), steps=5)
+
+    first = GradientNoise(params, schedule, seed=3, kind=kind)
+    _added_noise(first, steps=3)
+    saved = copy.deepcopy(first.state_dict())
+    assert set(saved) == {"t", "generator", "previous"}
+    assert (saved["previous"] is None) == (kind == "independent")
+    second = GradientNoise(params, schedule, seed=99, kind=kind)
+    second.load_state_dict(saved)
+    resumed = _added_noise(second, steps=2)
+    assert all(torch.equal(x, y) for x, y in zip(resumed, whole[3:], strict=True))
+    assert second.t == 5
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_state_without_previous_loads_with_the_previous_draw_zero(kind):
+    """States saved before the anticorrelated kind existed have no "previous"."""
+    params = _params()
+    schedule = make_schedule("constant", sigma0=0.3)
+    whole = _added_noise(GradientNoise(params, schedule, seed=8, kind=kind), steps=3)
+    z = _unit_draws(params, seed=8, steps=3)
+
+    first = GradientNoise(params, schedule, seed=8, kind=kind)
+    _added_noise(first, steps=2)
+    old = {k: v for k, v in first.state_dict().items() if k != "previous"}
+    second = GradientNoise(params, schedule, seed=0, kind=kind)
+    second.load_state_dict(old)
+    (added,) = _added_noise(second, steps=1)
+    if kind == "independent":  # the old checkpoint resumes exactly
+        assert torch.equal(added, whole[2])
+    else:  # z_1 is lost: step 2 adds 0.3 * z_2 / sqrt(2)
+        expected = 0.3 * z[2].double() / math.sqrt(2)
+        torch.testing.assert_close(added.double(), expected, rtol=1e-6, atol=1e-7)
+
+
+def test_an_anticorrelated_state_does_not_load_into_the_independent_kind():
+    params = _params()
+    schedule = make_schedule("constant", sigma0=1.0)
+    anticorrelated = GradientNoise(params, schedule, kind="anticorrelated")
+    _added_noise(anticorrelated, steps=1)
+    with pytest.raises(ValueError, match="kind='anticorrelated'"):
+        GradientNoise(params, schedule).load_state_dict(anticorrelated.state_dict())
 
 
 # The stream of seed 7 over a (40, 25) and a (7,) tensor, at flat positions across both

@@ -6,6 +6,7 @@ is imported); on a machine with CUDA it would run compiled instead.
 
 import copy
 import importlib.util
+import math
 import os
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 import torch
 from scipy import stats
 
-from gni.noise import GradientNoise
+from gni.noise import KINDS, GradientNoise
 from gni.optim import NoisyAdamW, decay_param_groups
 from gni.schedules import make_schedule
 
@@ -69,13 +70,15 @@ def test_without_noise_it_is_torch_adamw(impl):
     assert noisy.noise_t == 100
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("impl", ["reference", "foreach"])
-def test_noise_is_gradient_noise_followed_by_adamw(impl):
+def test_noise_is_gradient_noise_followed_by_adamw(impl, kind):
     """Same seed, same numbers: the fused optimizer equals the two-step composition."""
     schedule = make_schedule("exponential", sigma0=0.05, gamma=0.98)
     ours, theirs = _pair()
-    noisy = NoisyAdamW(decay_param_groups(ours, 0.1), **HYPER, schedule=schedule, seed=5, impl=impl)
-    noise = GradientNoise(theirs.parameters(), schedule, seed=5)
+    groups = decay_param_groups(ours, 0.1)
+    noisy = NoisyAdamW(groups, **HYPER, schedule=schedule, seed=5, impl=impl, kind=kind)
+    noise = GradientNoise(theirs.parameters(), schedule, seed=5, kind=kind)
     adamw = torch.optim.AdamW(decay_param_groups(theirs, 0.1), **HYPER)
     # GradientNoise draws in parameter order; order the groups' parameters the same way
     assert [id(p) for g in noisy.param_groups for p in g["params"]] == [
@@ -101,6 +104,7 @@ def _injected_noise(
     steps: int = 1,
     scale: str = "absolute",
     grad: float = 0.0,
+    kind: str = "independent",
 ) -> list[torch.Tensor]:
     """With beta1 = 0 the first moment after a step is the noisy gradient itself."""
     p = torch.nn.Parameter(torch.zeros(n))
@@ -113,6 +117,7 @@ def _injected_noise(
         scale=scale,
         schedule=make_schedule("constant", sigma0=sigma),
         impl=impl,
+        kind=kind,
     )
     draws = []
     for _ in range(steps):
@@ -143,6 +148,18 @@ def test_noise_differs_between_steps_and_seeds_and_repeats_with_the_seed(impl):
 
 
 @pytest.mark.parametrize("impl", IMPLS)
+def test_anticorrelated_noise_has_std_sigma_and_lag_one_correlation_minus_half(impl):
+    x = torch.stack(_injected_noise(impl, sigma=0.02, steps=3, kind="anticorrelated"))
+    n = x.shape[1]  # 40_000: tolerances of 5 standard errors (see tests/test_noise.py)
+    assert x[0].std().item() == pytest.approx(0.02 / math.sqrt(2), rel=5 / math.sqrt(2 * n))
+    for t in (1, 2):
+        assert x[t].std().item() == pytest.approx(0.02, rel=5 / math.sqrt(2 * n))
+    corr = torch.corrcoef(x)
+    assert corr[1, 2].item() == pytest.approx(-0.5, abs=5 * 0.75 / math.sqrt(n))
+    assert corr[0, 2].item() == pytest.approx(0.0, abs=5 / math.sqrt(n))
+
+
+@pytest.mark.parametrize("impl", IMPLS)
 def test_relative_scale_uses_the_gradient_rms(impl):
     (z,) = _injected_noise(impl, sigma=0.1, scale="relative", grad=2.0)
     assert z.std().item() == pytest.approx(0.2, rel=0.03)
@@ -159,17 +176,22 @@ def test_gradients_are_left_as_they_were(impl):
     assert all(torch.equal(p.grad, g) for p, g in zip(model.parameters(), grads, strict=True))
 
 
-@pytest.mark.parametrize("impl", IMPLS)
-def test_state_dict_resume_continues_exactly(impl):
+def _resume_continues_exactly(impl: str, kind: str, old_style: bool = False) -> None:
+    """Six steps in one go equal three, a state dict round trip, and three more."""
     schedule = make_schedule("constant", sigma0=0.01)
     whole, resumed = _pair()
-    opt = NoisyAdamW(whole.parameters(), schedule=schedule, seed=4, impl=impl)
+    opt = NoisyAdamW(whole.parameters(), schedule=schedule, seed=4, impl=impl, kind=kind)
     _train(whole, opt.step, steps=6)
 
-    first = NoisyAdamW(resumed.parameters(), schedule=schedule, seed=4, impl=impl)
+    first = NoisyAdamW(resumed.parameters(), schedule=schedule, seed=4, impl=impl, kind=kind)
     _train(resumed, first.step, steps=3)
     saved = copy.deepcopy(first.state_dict())
-    second = NoisyAdamW(resumed.parameters(), schedule=schedule, seed=0, impl=impl)
+    assert set(saved["noise"]) == {"t", "seed", "generator", "previous"}
+    stateful = kind == "anticorrelated" and impl != "triton"
+    assert (saved["noise"]["previous"] is not None) == stateful
+    if old_style:  # a checkpoint from before the anticorrelated kind
+        del saved["noise"]["previous"]
+    second = NoisyAdamW(resumed.parameters(), schedule=schedule, seed=0, impl=impl, kind=kind)
     second.load_state_dict(saved)
     data = torch.Generator().manual_seed(1)
     for _ in range(3):  # the batches of steps 3..5
@@ -181,6 +203,26 @@ def test_state_dict_resume_continues_exactly(impl):
         second.step()
     for p, q in zip(whole.parameters(), resumed.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("impl", IMPLS)
+def test_state_dict_resume_continues_exactly(impl, kind):
+    _resume_continues_exactly(impl, kind)
+
+
+def test_an_old_state_dict_without_previous_resumes_the_independent_kind_exactly():
+    _resume_continues_exactly("foreach", "independent", old_style=True)
+
+
+def test_an_old_state_dict_without_previous_restarts_the_anticorrelated_kind_at_zero():
+    """Loading a "noise" without "previous" sets z_{t-1} = 0, as at step 0."""
+    anticorrelated = dict(kind="anticorrelated", steps=3)
+    resumed = _pinned_noisy_grads("foreach", "absolute", **anticorrelated, drop_previous=2)
+    unit = _pinned_noisy_grads("GradientNoise", "absolute", sigma=1.0, grad=0.0, steps=3)
+    g = torch.cat([t.reshape(-1) for t in _pinned_grads(0.7)])[PINNED_AT]
+    expected = g.double() + 0.3 * unit[2].double() / math.sqrt(2)
+    torch.testing.assert_close(resumed[2].double(), expected, rtol=1e-6, atol=1e-7)
 
 
 @needs_triton
@@ -207,6 +249,7 @@ def test_triton_kernel_updates_bf16_parameters_with_fp32_moments():
         ({"weight_decay": -1.0}, "weight_decay=-1.0 must be >= 0"),
         ({"impl": "cuda"}, "impl='cuda'; allowed: auto, reference, foreach, triton"),
         ({"scale": "adaptive"}, "scale='adaptive'; allowed: absolute, relative"),
+        ({"kind": "pink"}, "kind='pink'; allowed: independent, anticorrelated"),
     ],
 )
 def test_bad_hyperparameters_are_rejected(kwargs, message):
@@ -275,10 +318,19 @@ def _pinned_grads(grad: float) -> list[torch.Tensor]:
 
 
 def _pinned_noisy_grads(
-    impl: str, scale: str, sigma: float = 0.3, grad: float = 0.7, at: Any = PINNED_AT
+    impl: str,
+    scale: str,
+    sigma: float = 0.3,
+    grad: float = 0.7,
+    at: Any = PINNED_AT,
+    kind: str = "independent",
+    steps: int = 2,
+    drop_previous: int | None = None,
 ) -> torch.Tensor:
-    """g + s * z at ``at`` for two steps (one row a step): NoisyAdamW's first moment with
-    beta1 = 0, or the gradient after GradientNoise (``impl="GradientNoise"``)."""
+    """g + s * z at ``at`` for ``steps`` steps (one row a step): NoisyAdamW's first moment
+    with beta1 = 0, or the gradient after GradientNoise (``impl="GradientNoise"``). With
+    ``drop_previous=t`` the optimizer is reloaded before step t from its state dict
+    without "previous" (an old checkpoint)."""
     params = [torch.nn.Parameter(torch.zeros(40, 25)), torch.nn.Parameter(torch.zeros(7))]
     schedule = make_schedule("constant", sigma0=sigma)
     optimizer = impl != "GradientNoise"
@@ -291,11 +343,16 @@ def _pinned_noisy_grads(
             seed=7,
             scale=scale,
             impl=impl,
+            kind=kind,
         )
     else:
-        opt = GradientNoise(params, schedule, seed=7, scale=scale)
+        opt = GradientNoise(params, schedule, seed=7, scale=scale, kind=kind)
     values = []
-    for _ in range(2):
+    for t in range(steps):
+        if t == drop_previous:
+            state = copy.deepcopy(opt.state_dict())
+            del state["noise"]["previous"]
+            opt.load_state_dict(state)
         for p, g in zip(params, _pinned_grads(grad), strict=True):
             p.grad = g
         opt.step()
@@ -304,12 +361,16 @@ def _pinned_noisy_grads(
     return torch.stack(values)
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("impl", ["reference", "foreach"])
-def test_absolute_noise_is_sigma_times_the_unit_draws_of_gradient_noise(impl):
+def test_absolute_noise_is_sigma_times_the_unit_draws_of_gradient_noise(impl, kind):
     every = slice(None)
-    unit = _pinned_noisy_grads("GradientNoise", "absolute", sigma=1.0, grad=0.0, at=every)
+    unit = _pinned_noisy_grads(
+        "GradientNoise", "absolute", sigma=1.0, grad=0.0, at=every, kind=kind, steps=3
+    )
     g = torch.cat([t.reshape(-1) for t in _pinned_grads(0.7)])
-    assert torch.equal(_pinned_noisy_grads(impl, "absolute", at=every), g + 0.3 * unit)
+    noisy = _pinned_noisy_grads(impl, "absolute", at=every, kind=kind, steps=3)
+    assert torch.equal(noisy, g + 0.3 * unit)
 
 
 @pytest.mark.parametrize("impl", ["reference", "foreach"])
@@ -326,3 +387,15 @@ def test_triton_noise_stream_of_a_seed_is_pinned(scale):
     values = _pinned_noisy_grads("triton", scale).tolist()
     # compiled on a GPU, tl.randn's log, sin and cos may round otherwise
     assert values == [pytest.approx(v, abs=1e-5) for v in PINNED[f"triton/{scale}"]]
+
+
+@needs_triton
+def test_triton_anticorrelated_noise_is_the_difference_of_its_independent_draws():
+    every = slice(None)
+    z = _pinned_noisy_grads("triton", "absolute", sigma=1.0, grad=0.0, at=every, steps=3)
+    noise = _pinned_noisy_grads(
+        "triton", "absolute", sigma=1.0, grad=0.0, at=every, kind="anticorrelated", steps=3
+    )
+    previous = torch.cat([torch.zeros_like(z[:1]), z[:-1]])  # z_{-1} = 0
+    # the first moment m + (g - m) rounds to an ulp or so of values of size 1 .. 5
+    torch.testing.assert_close(noise, (z - previous) / math.sqrt(2), rtol=0, atol=2e-6)

@@ -11,7 +11,9 @@ from gni.parameters import (
     in_range,
     names_from,
     one_of,
+    seed_list,
     split_names,
+    split_seeds,
     type_error,
 )
 
@@ -20,9 +22,10 @@ RULES = {
     "n_seeds": at_least(2),
     "gamma": in_range(0, 1, low_open=True),
     "datasets": names_from(["a", "b"]),
+    "seeds": seed_list(2),
 }
-DECLARED = {"profile": "str", "n_seeds": "int", "gamma": "float", "datasets": "str"}
-DEFAULTS = {"profile": "cpu", "n_seeds": 3, "gamma": 0.99, "datasets": "a,b"}
+DECLARED = {"profile": "str", "n_seeds": "int", "gamma": "float", "datasets": "str", "seeds": "str"}
+DEFAULTS = {"profile": "cpu", "n_seeds": 3, "gamma": 0.99, "datasets": "a,b", "seeds": "2,3"}
 
 
 def _namespace(injected: str = "", **values):
@@ -56,6 +59,13 @@ def test_good_values_pass_and_ints_become_floats():
             "parameter datasets='a,c' is out of range; allowed: a comma-separated list of a, b",
         ),
         ({"datasets": ""}, "parameter datasets='' is out of range"),
+        (
+            {"seeds": "2"},
+            "parameter seeds='2' is out of range; allowed: a comma-separated list of at least 2",
+        ),
+        ({"seeds": "2,2"}, "parameter seeds='2,2' is out of range"),
+        ({"seeds": "2,x"}, "parameter seeds='2,x' is out of range"),
+        ({"seeds": "-1,2"}, "parameter seeds='-1,2' is out of range"),
     ],
 )
 def test_bad_values_name_the_parameter_and_what_is_allowed(values, message):
@@ -82,4 +92,5 @@ def test_helpers():
     assert assigned_names("# c\na = 1\nb: int = 2\nc += 1\nfor d in x: pass") == ["a", "b"]
     assert assigned_names("not python (") == []
     assert split_names(" a, b ,") == ["a", "b"]
+    assert split_seeds(" 2, 3,10") == [2, 3, 10]
     assert type_error("x", 1, "float") is None and type_error("x", "1", "unknown") is None

@@ -5,7 +5,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from gni.stats import curve_band, holm, mean_ci, paired_comparison, paired_table
+from gni.stats import (
+    curve_band,
+    first_crossing,
+    holm,
+    mean_ci,
+    paired_comparison,
+    paired_table,
+)
 
 
 def test_mean_ci_is_the_student_t_interval():
@@ -205,3 +212,16 @@ def test_paired_table_rejects_tables_it_cannot_pair():
         paired_table(runs, ["loss"], "method", "none")
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['val'\]"):
         paired_table(runs, ["val"], "method", "baseline")
+
+
+def test_first_crossing_interpolates_between_evaluations():
+    x, y = [0, 50, 100, 150], [4.0, 3.0, 2.0, 2.5]
+    assert first_crossing(x, y, 2.5) == 75.0
+    assert first_crossing(x, y, 3.0) == 50.0  # reached exactly at a point
+    assert first_crossing(x, y, 4.5) == 0.0  # there from the start
+    assert math.isnan(first_crossing(x, y, 1.0))  # never
+    # the first crossing counts, not a later one; NaN points are skipped
+    assert first_crossing([0, 1, 2, 3], [3.0, 1.0, 3.0, 1.0], 2.0) == 0.5
+    assert first_crossing([0, 1, 2], [3.0, math.nan, 1.0], 2.0) == 1.0
+    with pytest.raises(ValueError, match="x must increase"):
+        first_crossing([0, 0, 1], [3.0, 2.0, 1.0], 2.5)

@@ -100,11 +100,13 @@ def test_a_run_takes_max_iters_plus_one_steps_and_records_both_train_losses():
     assert s["git_commit"] is None or len(s["git_commit"].removesuffix("+dirty")) == 40
 
 
-@pytest.mark.parametrize("noise", [False, True])
+@pytest.mark.parametrize("noise", ["none", "independent", "anticorrelated"])
 def test_resumed_run_matches_uninterrupted_run_bit_for_bit(noise, tmp_path):
     overrides = {"dropout": 0.1, "max_iters": 16, "eval_interval": 4}
-    if noise:
+    if noise != "none":
         overrides |= {"noise_schedule": "exponential", "noise_args": {"sigma0": 0.05, "gamma": 0.9}}
+    if noise == "anticorrelated":  # the previous draw and the probe's state resume too
+        overrides |= {"noise_kind": "anticorrelated", "diagnostics": True}
     config = _smoke(**overrides)
     whole = train(config, store=ResultsStore(tmp_path / "a"), checkpoint_interval=0, progress=False)
     stopped = train(config, store=ResultsStore(tmp_path / "b"), stop_at=7, progress=False)
@@ -112,10 +114,50 @@ def test_resumed_run_matches_uninterrupted_run_bit_for_bit(noise, tmp_path):
     assert (paths.checkpoint_dir() / config.run_id / "resume.pt").is_file()
     torch.manual_seed(999)  # disturb the global generator: the checkpoint must restore it
     resumed = train(config, store=ResultsStore(tmp_path / "b"), progress=False)
-    for column in ("train_loss", "val_loss", "grad_norm", "noise_ratio", "lr", "sigma"):
-        assert resumed.curves[column].equals(whole.curves[column]), column
+    assert list(resumed.curves) == list(whole.curves)
+    for column in whole.curves:
+        if column != "wall_s":
+            assert resumed.curves[column].equals(whole.curves[column]), column
     for key in ("final_train_loss_eval", "final_train_loss_minibatch", "best_val_loss"):
         assert resumed.summary[key] == whole.summary[key]
+
+
+def test_diagnostics_measure_without_changing_training():
+    noisy = {"noise_schedule": "constant", "noise_args": {"sigma0": 0.01}}
+    plain = train(_smoke(**noisy), progress=False)
+    probed = train(_smoke(**noisy, diagnostics=True), progress=False)
+    assert probed.run_id != plain.run_id
+    for column in plain.curves:
+        if column != "wall_s":
+            assert probed.curves[column].equals(plain.curves[column]), column
+    assert probed.summary["final_val_loss"] == plain.summary["final_val_loss"]
+    later = probed.curves.iloc[1:]
+    names = [n for n, _ in build_model(_smoke(), 65).named_parameters()]
+    assert {f"noise_ratio/{n}" for n in names} <= set(later)
+    assert {f"adam_v/{n}" for n in names} <= set(later)
+    assert (later["signal_step"] > 0).all() and (later["step_norm"] >= later["signal_step"]).all()
+    assert later["grad_spread_rms"].gt(0).all() and later["grad_rms"].gt(0).all()
+    # the per-tensor ratio is sigma * sqrt(n_i) / ||g_i||: its norm-weighted mean is the
+    # whole-gradient ratio's order of magnitude
+    assert later[[f"noise_ratio/{n}" for n in names]].gt(0).all().all()
+
+
+@pytest.mark.parametrize("placement", ["post_clip", "pre_clip"])
+def test_clipping_is_recorded_with_what_the_optimizer_receives(placement):
+    noisy = {"noise_schedule": "constant", "noise_args": {"sigma0": 0.05}}
+    tight = train(_smoke(**noisy, grad_clip=1e-3, noise_placement=placement), progress=False)
+    later = tight.curves.iloc[1:]
+    assert later["clipped_fraction"].eq(1.0).all()
+    if placement == "pre_clip":  # clipping comes last: nothing larger reaches the optimizer
+        assert later["update_grad_norm"].le(1e-3 * (1 + 1e-5)).all()
+    else:  # the noise comes after clipping: about sigma * sqrt(n) on top
+        assert later["update_grad_norm"].gt(1e-3).all()
+    loose = train(_smoke(grad_clip=0.0, noise_placement=placement), progress=False)
+    assert loose.curves["clipped_fraction"].iloc[1:].eq(0.0).all()
+    # no noise, no clipping: the optimizer receives the gradient itself
+    assert loose.curves["update_grad_norm"].iloc[1:].tolist() == pytest.approx(
+        loose.curves["grad_norm"].iloc[1:].tolist(), rel=1e-5
+    )
 
 
 def test_baseline_and_noisy_runs_share_init_and_batches():
