@@ -7,12 +7,15 @@ times in interleaved repeats (so a noisy machine slows every variant alike):
   (b) obvious noise + AdamW                   per tensor: g += sigma * randn_like(g)
   (c) GradientNoise + AdamW                   gni.noise: one randn into a flat buffer
   (d) NoisyAdamW                              gni.optim: foreach here, Triton on CUDA
+  (e) NoisyAdamW, anticorrelated              (d) drawing sigma (z_t - z_{t-1}) / sqrt(2)
   randn                                       one torch.randn of as many numbers as parameters
   whole training step without / with noise    gni.train.Run.train_step (GradientNoise)
+  whole training step with diagnostics        the same, measuring gni.diagnostics
 
 and prints medians and the ratios the targets are stated in:
 ((d) - (a)) / randn <= 1.1 on CPU; step with noise / without <= 1.03; on a GPU,
-(d) / fused AdamW <= 1.05. Writes JSON for the cost chapter.
+(d) / fused AdamW <= 1.05; also what anticorrelated noise and the diagnostics add.
+Writes JSON for the cost chapter.
 
     .venv/bin/python benchmarks/noise_overhead.py [--repeats 50] [--device auto] [--out PATH]
 """
@@ -99,6 +102,13 @@ def optimizer_variants(config, data: TokenData, device: str) -> dict[str, Callab
     variants["(c) GradientNoise + AdamW"] = gradient_noise
     d = NoisyAdamW(decay_param_groups(copy_with_grads(), 0.1), lr=1e-3, schedule=schedule)
     variants["(d) NoisyAdamW"] = d.step
+    e = NoisyAdamW(
+        decay_param_groups(copy_with_grads(), 0.1),
+        lr=1e-3,
+        schedule=schedule,
+        kind="anticorrelated",
+    )
+    variants["(e) NoisyAdamW, anticorrelated"] = e.step
 
     n = sum(p.numel() for p in template.parameters())
     buffer = torch.empty(n, device=device)
@@ -113,6 +123,9 @@ def step_variants(config, data: TokenData, device: str) -> dict[str, Callable[[]
     return {
         "step without noise": Run(config, data, device).train_step,
         "step with noise": Run(noisy, data, device).train_step,
+        "step with noise and diagnostics": Run(
+            dataclasses.replace(noisy, diagnostics=True), data, device
+        ).train_step,
     }
 
 
@@ -139,6 +152,8 @@ def ratios_of(t: dict[str, float]) -> dict[str, float]:
         "randn_over_adamw": randn / a,
         "randn_over_step": randn / t["step without noise"],
         "step_with_noise_over_without": t["step with noise"] / t["step without noise"],
+        "anticorrelated_over_independent": t["(e) NoisyAdamW, anticorrelated"] / d,
+        "diagnostics_step_over_step": t["step with noise and diagnostics"] / t["step with noise"],
     }
 
 

@@ -40,7 +40,8 @@ def _band(ax: Axes, line: pd.DataFrame, x: str, color: tuple, label: str) -> Non
     ax.fill_between(line[x], line["lo"], line["hi"], color=color, alpha=0.25, lw=0)
 
 
-def _legend_above(fig: Figure, axes: list[Axes], title: str) -> None:
+def legend_above(fig: Figure, axes: list[Axes], title: str) -> None:
+    """The legend of the first panel, in one row above all panels."""
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(
         handles, labels, title=title, loc="outside upper center", ncols=len(labels), frameon=False
@@ -74,7 +75,7 @@ def curve_panels(
         ax.set_title(str(value))
         ax.set_xlabel(xlabel)
     axes[0].set_ylabel(ylabel)
-    _legend_above(fig, axes, hue)
+    legend_above(fig, axes, hue)
     return fig
 
 
@@ -101,7 +102,7 @@ def difference_panels(
         ax.set_title(str(value))
         ax.set_xlabel(xlabel)
     axes[0].set_ylabel(ylabel)
-    _legend_above(fig, axes, "")
+    legend_above(fig, axes, "")
     return fig
 
 
