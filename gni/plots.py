@@ -186,5 +186,5 @@ def forest_panels(
         ax.set_yticks(range(len(labels)), labels)
         ax.set_ylim(len(labels) - 0.5, -0.5)
         ax.set_title(title)
-        ax.set_xlabel(xlabel)
+    fig.supxlabel(xlabel, fontsize="medium")
     return fig
