@@ -332,3 +332,46 @@ def test_unknown_device_is_refused_even_when_the_record_exists():
     with pytest.raises(GniError, match=r"device='tpu'; allowed: auto, cpu, cuda, cuda:N"):
         train(config, device="tpu", progress=False)
     assert train(config, device="cpu", progress=False).reused
+
+
+def test_label_smoothing_changes_training_only():
+    baseline = train(_smoke(), progress=False)
+    config = _smoke(label_smoothing=0.1)
+    # stopped before the last step, its checkpoint holds the weights and batch stream of it
+    assert train(config, stop_at=config.max_iters, progress=False).status == "stopped"
+    data = TokenData(config.dataset, config.data_bytes, config.train_chars)
+    before_last = Run(config, data, "cpu")
+    resume = paths.checkpoint_dir() / config.run_id / "resume.pt"
+    before_last.load_state_dict(torch.load(resume, weights_only=True))
+    x, y = data.get_batch("train", config.batch_size, config.block_size, before_last.batches)
+    with torch.no_grad():
+        smoothed_minibatch = before_last.model(x, y, label_smoothing=0.1)[1].item()
+        plain_minibatch = before_last.model(x, y)[1].item()
+    smoothed = train(config, progress=False)  # resumed: the uninterrupted run, bit for bit
+    assert smoothed.status == "ok" and not smoothed.reused
+
+    # the first evaluation comes before any update: the same weights and batches, plain loss
+    for column in ("train_loss", "val_loss"):
+        assert smoothed.curves[column].iloc[0] == baseline.curves[column].iloc[0], column
+    assert smoothed.curves["train_loss"].iloc[-1] != baseline.curves["train_loss"].iloc[-1]
+    # the training loss of the last minibatch is the smoothed one
+    s = smoothed.summary
+    assert s["final_train_loss_minibatch"] == pytest.approx(smoothed_minibatch, rel=1e-6)
+    assert s["final_train_loss_minibatch"] != pytest.approx(plain_minibatch, rel=1e-3)
+
+    # the final whole-split loss is plain cross-entropy of the saved weights
+    saved = torch.load(paths.checkpoint_dir() / config.run_id / "model.pt", weights_only=True)
+    model = build_model(config, len(saved["vocab"]))
+    model.load_state_dict(saved["model"])
+    model.eval()
+    plain, with_smoothing, count = 0.0, 0.0, 0
+    with torch.no_grad():
+        for x, y in data.sequential_batches("val", config.batch_size, config.block_size):
+            logits = model(x)[0].view(-1, len(saved["vocab"]))
+            plain += torch.nn.functional.cross_entropy(logits, y.view(-1), reduction="sum").item()
+            with_smoothing += torch.nn.functional.cross_entropy(
+                logits, y.view(-1), reduction="sum", label_smoothing=0.1
+            ).item()
+            count += y.numel()
+    assert s["final_val_loss"] == pytest.approx(plain / count, rel=1e-6)
+    assert s["final_val_loss"] != pytest.approx(with_smoothing / count, rel=1e-3)
