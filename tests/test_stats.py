@@ -8,9 +8,9 @@ from scipy import stats
 from gni.stats import (
     curve_band,
     first_crossing,
-    minimum_detectable_effect,
     holm,
     mean_ci,
+    minimum_detectable_effect,
     paired_comparison,
     paired_table,
 )
