@@ -245,7 +245,7 @@ PAGES = {  # page: figures it shows
     "book/method.html": 0,
     "book/executed/00_setup.html": 0,
     "book/executed/01_reproduce.html": 3,
-    "book/executed/02_schedules.html": 2,
+    "book/executed/02_schedules.html": 11,
     "book/reproduce.html": 0,
     "book/references.html": 0,
 }
