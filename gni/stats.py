@@ -185,6 +185,22 @@ def paired_differences(
     return merged[[*keys, between, "difference"]].reset_index(drop=True)
 
 
+def minimum_detectable_effect(
+    estimate: Estimate, power: float = 0.8, confidence: float = 0.95
+) -> float:
+    """The smallest true mean difference that a two-sided paired t-test of the same design
+    (n pairs, the same spread) detects with probability ``power``:
+    (t_{1 - alpha/2} + t_{power}) * se with n - 1 degrees of freedom, where
+    se = half-width / t_{1 - alpha/2} is read from the estimate's interval. NaN when
+    fewer than two pairs entered.
+    """
+    if estimate.n < 2 or math.isnan(estimate.half_width):
+        return math.nan
+    df = estimate.n - 1
+    t_alpha = stats.t.ppf(1 - (1 - confidence) / 2, df)
+    return float((t_alpha + stats.t.ppf(power, df)) * estimate.half_width / t_alpha)
+
+
 def first_crossing(x: Sequence[float], y: Sequence[float], threshold: float) -> float:
     """The first ``x`` at which ``y`` comes down to ``threshold``: linear interpolation
     between the last point above it and the first at or below it; ``x[0]`` when ``y``

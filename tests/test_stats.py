@@ -8,6 +8,7 @@ from scipy import stats
 from gni.stats import (
     curve_band,
     first_crossing,
+    minimum_detectable_effect,
     holm,
     mean_ci,
     paired_comparison,
@@ -225,3 +226,13 @@ def test_first_crossing_interpolates_between_evaluations():
     assert first_crossing([0, 1, 2], [3.0, math.nan, 1.0], 2.0) == 1.0
     with pytest.raises(ValueError, match="x must increase"):
         first_crossing([0, 0, 1], [3.0, 2.0, 1.0], 2.5)
+
+
+def test_minimum_detectable_effect_follows_the_t_distribution():
+    values = [0.1, -0.2, 0.05, 0.3, -0.1, 0.0]
+    e = mean_ci(values)
+    se = np.std(values, ddof=1) / np.sqrt(len(values))
+    expected = (stats.t.ppf(0.975, 5) + stats.t.ppf(0.8, 5)) * se
+    assert minimum_detectable_effect(e) == pytest.approx(expected)
+    assert minimum_detectable_effect(e) > e.half_width  # 80% power needs more than the CI
+    assert math.isnan(minimum_detectable_effect(mean_ci([0.1])))
