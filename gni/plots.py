@@ -123,7 +123,7 @@ def heatmap_panels(
     rows = sorted(cells[row].unique())
     cols = sorted(cells[col].unique())
     fig, axes = plt.subplots(
-        1, len(panels), figsize=(4.6 * len(panels), 0.55 * len(rows) + 1.6), layout="constrained"
+        1, len(panels), figsize=(5.8 * len(panels), 0.55 * len(rows) + 1.6), layout="constrained"
     )
     for ax, (value, title) in zip(list(getattr(axes, "flat", [axes])), panels, strict=True):
         grid = cells.pivot(index=row, columns=col, values=value).reindex(index=rows, columns=cols)
