@@ -22,7 +22,7 @@ from pathlib import Path
 from gni import __version__
 
 VERSION = 2  # 2: the template's warmup, its max_iters + 1 steps, both train losses
-CODE_SHA256 = "dc4143cacc82b441bfdd77cfedc103bb0467b1b2256167cd9b7eb2b58e385be2"
+CODE_SHA256 = "9099abced3f421948600bb5aaa5f1997b7f2a1185c4cc369b2e447c01ea02121"
 PACKAGE = Path(__file__).resolve().parent
 TRAINING_CODE = (
     "data.py",

@@ -293,7 +293,11 @@ class Run:
             if self.noise is not None:
                 self.noise.step()
         # what the optimizer receives (the fused noise is added inside it: not measured)
-        handed = torch.nn.utils.get_total_norm([p.grad for p in params]).item()
+        handed = (
+            torch.nn.utils.get_total_norm([p.grad for p in params]).item()
+            if self.noise is not None
+            else math.nan
+        )
         self.optimizer.step()
         if self.probe is not None:
             self.probe.after_step(0.0 if self.noise is None else self.noise.last_std)
@@ -301,7 +305,7 @@ class Run:
         self.interval["grad_norm"] += grad_norm
         self.interval["noise_ratio"] += self.noise_ratio(noised_norm)
         self.interval["clipped"] += clipped_norm > max_norm
-        self.interval["update_grad_norm"] += handed if self.noise is not None else math.nan
+        self.interval["update_grad_norm"] += handed
         self.interval["steps"] += 1
         self.iter += 1
         self.tokens += x.numel()
