@@ -359,3 +359,22 @@ class Protocol:
                 raise GniError(f"arm {name!r}: its overrides hold a 'label'; give overrides only")
         variants = [{"label": name, **copy.deepcopy(o)} for name, o in chosen.items()]
         return _grid(variants, dataset, profile, self.report_seeds)
+
+
+NOISE_FIELDS = tuple(name for name in FIELDS if name.startswith("noise_"))
+
+
+def with_noise(overrides: dict[str, Any], noisy: dict[str, Any]) -> dict[str, Any]:
+    """``overrides`` (an arm's chosen configuration) with the noise settings of ``noisy``
+    (its ``noise_*`` fields) added: a regularizer's tuned configuration plus a tuned GNI,
+    at the regularizer's learning rate. Neither is tuned again. A GniError if
+    ``overrides`` already sets noise, or ``noisy`` sets none."""
+    present = sorted(k for k in overrides if k in NOISE_FIELDS)
+    if present:
+        raise GniError(
+            f"the overrides already set noise field(s) {present}; give a noiseless arm's"
+        )
+    noise = {k: copy.deepcopy(v) for k, v in noisy.items() if k in NOISE_FIELDS}
+    if noise.get("noise_schedule", "none") == "none":
+        raise GniError(f"the noisy overrides {noisy!r} set no noise schedule; give a GNI arm's")
+    return copy.deepcopy(overrides) | noise

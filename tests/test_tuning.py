@@ -7,7 +7,7 @@ import pytest
 from gni import GniError
 from gni.config import make_config
 from gni.sweep import count_runs, expand
-from gni.tuning import Arm, Protocol
+from gni.tuning import Arm, Protocol, with_noise
 
 PROTOCOL = Protocol(learning_rates=(1e-3, 3e-3), tuning_seeds=(0, 1), report_seeds=(2, 3, 4))
 BASE = Arm("baseline")
@@ -233,3 +233,33 @@ def test_arms_that_share_a_name_or_a_run_are_refused():
         PROTOCOL.tuning_grid([BASE, with_zero], "text8", "cpu")
     with pytest.raises(GniError, match=r"'dropout \| lr=0.001 \| dropout=1.5': dropout=1.5"):
         PROTOCOL.tuning_grid([Arm("dropout", strength="dropout", values=(1.5,))], "text8", "cpu")
+
+
+def test_with_noise_adds_only_the_noise_fields():
+    regularizer = {"learning_rate": 2e-3, "min_lr": 2e-4, "dropout": 0.1}
+    noisy = {
+        "learning_rate": 1e-3,
+        "min_lr": 1e-4,
+        "noise_schedule": "constant",
+        "noise_kind": "anticorrelated",
+        "noise_args": {"sigma0": 1e-4},
+    }
+    combined = with_noise(regularizer, noisy)
+    assert combined == {
+        "learning_rate": 2e-3,
+        "min_lr": 2e-4,
+        "dropout": 0.1,
+        "noise_schedule": "constant",
+        "noise_kind": "anticorrelated",
+        "noise_args": {"sigma0": 1e-4},
+    }
+    combined["noise_args"]["sigma0"] = 1.0
+    assert noisy["noise_args"]["sigma0"] == 1e-4  # a copy, not shared
+
+
+def test_with_noise_refuses_noise_twice_or_none():
+    noisy = {"noise_schedule": "constant", "noise_args": {"sigma0": 1e-4}}
+    with pytest.raises(GniError, match="already set noise"):
+        with_noise(noisy, noisy)
+    with pytest.raises(GniError, match="set no noise schedule"):
+        with_noise({"dropout": 0.1}, {"dropout": 0.2})
