@@ -15,6 +15,7 @@ check to ``-p`` values before it executes anything (:func:`type_error`).
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +82,91 @@ def split_seeds(value: str) -> list[int]:
 
 def split_names(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def number_list(low: float, minimum_count: int = 1) -> Rule:
+    """A comma-separated list of at least ``minimum_count`` distinct numbers >= ``low``."""
+
+    def ok(value: str) -> bool:
+        try:
+            numbers = split_numbers(value)
+        except ValueError:
+            return False
+        return len(numbers) >= minimum_count and all(v >= low for v in numbers)
+
+    return Rule(
+        ok, f"a comma-separated list of at least {minimum_count} distinct numbers >= {low:g}"
+    )
+
+
+def split_numbers(value: str) -> list[float]:
+    """``"1e-3, 0.002"`` -> [0.001, 0.002]; ValueError for anything else (or a repeat, a
+    number that is not finite)."""
+    numbers = [float(v) for v in split_names(value)]
+    if any(not math.isfinite(v) for v in numbers) or len(set(numbers)) != len(numbers):
+        raise ValueError(f"numbers {value!r} must be distinct and finite")
+    return numbers
+
+
+def seeds_by_name(known: Iterable[str], minimum_count: int = 1) -> Rule:
+    """``"name=seeds; name=seeds"``: names from ``known``, each once, each with a seed list
+    of at least ``minimum_count`` (:func:`split_seeds_by_name`)."""
+    known = list(known)
+
+    def ok(value: str) -> bool:
+        try:
+            pairs = split_seeds_by_name(value)
+        except ValueError:
+            return False
+        return bool(pairs) and all(
+            name in known and len(seeds) >= minimum_count for name, seeds in pairs.items()
+        )
+
+    return Rule(
+        ok,
+        f"'name=seeds; ...' with names from {', '.join(known)} and at least {minimum_count} "
+        "distinct seeds >= 0 each",
+    )
+
+
+def split_seeds_by_name(value: str) -> dict[str, list[int]]:
+    """``"shakespeare_char=0,1; enwik8=0"`` -> {"shakespeare_char": [0, 1], "enwik8": [0]};
+    ValueError for a malformed entry or a name given twice."""
+    return {name: split_seeds(seeds) for name, seeds in split_pairs(value).items()}
+
+
+def names_by_name(known: Iterable[str], targets: Iterable[str]) -> Rule:
+    """``"name=target; ..."``: names from ``known``, each once, targets from ``targets``;
+    or empty (no pairs)."""
+    known, targets = list(known), list(targets)
+
+    def ok(value: str) -> bool:
+        try:
+            pairs = split_pairs(value)
+        except ValueError:
+            return False
+        return all(k in known and v in targets for k, v in pairs.items())
+
+    return Rule(
+        ok,
+        f"'name=target; ...' with names from {', '.join(known)} and targets from "
+        f"{', '.join(targets)}, or empty",
+    )
+
+
+def split_pairs(value: str) -> dict[str, str]:
+    """``"a=x; b=y"`` -> {"a": "x", "b": "y"}; ValueError for an entry without one ``=``
+    or a name given twice."""
+    pairs: dict[str, str] = {}
+    for entry in (e.strip() for e in value.split(";")):
+        if not entry:
+            continue
+        name, sep, rest = entry.partition("=")
+        name, rest = name.strip(), rest.strip()
+        if not sep or not name or not rest or "=" in rest or name in pairs:
+            raise ValueError(f"{entry!r} in {value!r} is not one 'name=value' with a new name")
+        pairs[name] = rest
+    return pairs
 
 
 def type_error(name: str, value: Any, type_name: str) -> str | None:

@@ -8,6 +8,7 @@ twice their size in pixels so they stay sharp on high-density screens.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
@@ -16,7 +17,10 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from gni.stats import minimum_detectable_effect
+
 PANEL_INCHES = 3.4  # width of one panel; three panels fit a book page at 100 dpi
+DETECTABLE_LABEL = "± minimum detectable effect (80% power)"
 
 
 def use_style() -> None:
@@ -156,13 +160,17 @@ def forest_panels(
     panels: Sequence[tuple[str, str]],
     order: Sequence[str] | None = None,
     xlabel: str = "difference from the baseline (nats per character)",
+    detectable: bool = False,
 ) -> Figure:
     """One panel per (measure, title) in ``panels``: each ``label`` value's mean paired
     difference as a dot with its CI as a bar, and a dashed line at zero.
 
     ``effects`` is a :func:`gni.stats.paired_table` (columns ``measure``, ``label`` and
     ``difference``, an Estimate). Rows run in ``order`` (default: as in ``effects``),
-    top to bottom; a bar left of zero favours the treatment when lower is better.
+    top to bottom; a bar left of zero favours the treatment when lower is better. With
+    ``detectable``, a grey span behind each row runs from -MDE to +MDE, the minimum
+    detectable effect of that comparison at 80% power
+    (:func:`gni.stats.minimum_detectable_effect`): true effects inside it could be missed.
     """
     labels = list(order or dict.fromkeys(effects[label]))
     fig, axes = plt.subplots(
@@ -180,11 +188,39 @@ def forest_panels(
             if name not in rows.index:
                 continue
             e = rows[name]
-            ax.plot([e.lo, e.hi], [y, y], color=color, lw=2.0, solid_capstyle="butt")
+            mde = minimum_detectable_effect(e) if detectable else math.nan
+            if not math.isnan(mde):
+                ax.plot(
+                    [-mde, mde],
+                    [y, y],
+                    color="0.85",
+                    lw=7.0,
+                    solid_capstyle="butt",
+                    zorder=0,
+                    label=DETECTABLE_LABEL,
+                )
+            ax.plot(
+                [e.lo, e.hi],
+                [y, y],
+                color=color,
+                lw=2.0,
+                solid_capstyle="butt",
+                label="mean difference, 95% CI",
+            )
             ax.plot([e.mean], [y], "o", color=color, ms=4)
         ax.axvline(0.0, color="0.3", lw=1.0, ls="--")
         ax.set_yticks(range(len(labels)), labels)
         ax.set_ylim(len(labels) - 0.5, -0.5)
         ax.set_title(title)
     fig.supxlabel(xlabel, fontsize="medium")
+    if detectable:
+        handles, names = axes[0][0].get_legend_handles_labels()
+        unique = dict(zip(names, handles, strict=True))
+        fig.legend(
+            unique.values(),
+            unique.keys(),
+            loc="outside upper center",
+            ncols=len(unique),
+            frameon=False,
+        )
     return fig

@@ -9,11 +9,17 @@ from gni.parameters import (
     at_least,
     check_parameters,
     in_range,
+    names_by_name,
     names_from,
+    number_list,
     one_of,
     seed_list,
+    seeds_by_name,
     split_names,
+    split_numbers,
+    split_pairs,
     split_seeds,
+    split_seeds_by_name,
     type_error,
 )
 
@@ -94,3 +100,24 @@ def test_helpers():
     assert split_names(" a, b ,") == ["a", "b"]
     assert split_seeds(" 2, 3,10") == [2, 3, 10]
     assert type_error("x", 1, "float") is None and type_error("x", "1", "unknown") is None
+
+
+def test_lists_of_numbers():
+    assert split_numbers(" 1e-3, 0.002,") == [0.001, 0.002]
+    rule = number_list(0.0, minimum_count=2)
+    assert rule.ok("0.1, 1") and rule.allowed.startswith("a comma-separated list of at least 2")
+    for bad in ("0.1", "0.1,0.1", "-1,2", "a,1", "nan,1", "inf,1", ""):
+        assert not rule.ok(bad), bad
+
+
+def test_seeds_and_names_by_name():
+    assert split_pairs(" a = x ; b=y;") == {"a": "x", "b": "y"}
+    assert split_seeds_by_name("a=0,1; b=0") == {"a": [0, 1], "b": [0]}
+    rule = seeds_by_name(["a", "b"], minimum_count=1)
+    assert rule.ok("a=0,1; b=0")
+    for bad in ("", "c=0", "a=0; a=1", "a", "a=", "=0", "a=0,0", "a=-1", "a=0=1"):
+        assert not rule.ok(bad), bad
+    transfers = names_by_name(["c"], ["a", "b"])
+    assert transfers.ok("c=a") and transfers.ok("")
+    for bad in ("a=b", "c=c", "c=a; c=b", "c"):
+        assert not transfers.ok(bad), bad
