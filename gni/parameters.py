@@ -109,7 +109,7 @@ def split_numbers(value: str) -> list[float]:
 
 
 def seeds_by_name(known: Iterable[str], minimum_count: int = 1) -> Rule:
-    """``"name=seeds; name=seeds"``: names from ``known``, each once, each with a seed list
+    """``"name:seeds; name:seeds"``: names from ``known``, each once, each with a seed list
     of at least ``minimum_count`` (:func:`split_seeds_by_name`)."""
     known = list(known)
 
@@ -124,19 +124,19 @@ def seeds_by_name(known: Iterable[str], minimum_count: int = 1) -> Rule:
 
     return Rule(
         ok,
-        f"'name=seeds; ...' with names from {', '.join(known)} and at least {minimum_count} "
+        f"'name:seeds; ...' with names from {', '.join(known)} and at least {minimum_count} "
         "distinct seeds >= 0 each",
     )
 
 
 def split_seeds_by_name(value: str) -> dict[str, list[int]]:
-    """``"shakespeare_char=0,1; enwik8=0"`` -> {"shakespeare_char": [0, 1], "enwik8": [0]};
+    """``"shakespeare_char:0,1; enwik8:0"`` -> {"shakespeare_char": [0, 1], "enwik8": [0]};
     ValueError for a malformed entry or a name given twice."""
     return {name: split_seeds(seeds) for name, seeds in split_pairs(value).items()}
 
 
 def names_by_name(known: Iterable[str], targets: Iterable[str]) -> Rule:
-    """``"name=target; ..."``: names from ``known``, each once, targets from ``targets``;
+    """``"name:target; ..."``: names from ``known``, each once, targets from ``targets``;
     or empty (no pairs)."""
     known, targets = list(known), list(targets)
 
@@ -149,22 +149,22 @@ def names_by_name(known: Iterable[str], targets: Iterable[str]) -> Rule:
 
     return Rule(
         ok,
-        f"'name=target; ...' with names from {', '.join(known)} and targets from "
+        f"'name:target; ...' with names from {', '.join(known)} and targets from "
         f"{', '.join(targets)}, or empty",
     )
 
 
 def split_pairs(value: str) -> dict[str, str]:
-    """``"a=x; b=y"`` -> {"a": "x", "b": "y"}; ValueError for an entry without one ``=``
-    or a name given twice."""
+    """``"a:x; b:y"`` -> {"a": "x", "b": "y"}; ValueError for an entry without one ``:``
+    or a name given twice. (Not ``=``: papermill cannot read a default holding one.)"""
     pairs: dict[str, str] = {}
     for entry in (e.strip() for e in value.split(";")):
         if not entry:
             continue
-        name, sep, rest = entry.partition("=")
+        name, sep, rest = entry.partition(":")
         name, rest = name.strip(), rest.strip()
-        if not sep or not name or not rest or "=" in rest or name in pairs:
-            raise ValueError(f"{entry!r} in {value!r} is not one 'name=value' with a new name")
+        if not sep or not name or not rest or ":" in rest or name in pairs:
+            raise ValueError(f"{entry!r} in {value!r} is not one 'name:value' with a new name")
         pairs[name] = rest
     return pairs
 

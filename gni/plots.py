@@ -16,6 +16,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from gni.stats import minimum_detectable_effect
 
@@ -45,10 +46,15 @@ def _band(ax: Axes, line: pd.DataFrame, x: str, color: tuple, label: str) -> Non
 
 
 def legend_above(fig: Figure, axes: list[Axes], title: str) -> None:
-    """The legend of the first panel, in one row above all panels."""
+    """The legend of the first panel above all panels, at most four entries a row."""
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(
-        handles, labels, title=title, loc="outside upper center", ncols=len(labels), frameon=False
+        handles,
+        labels,
+        title=title,
+        loc="outside upper center",
+        ncols=min(len(labels), 4),
+        frameon=False,
     )
 
 
@@ -209,6 +215,7 @@ def forest_panels(
             )
             ax.plot([e.mean], [y], "o", color=color, ms=4)
         ax.axvline(0.0, color="0.3", lw=1.0, ls="--")
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))  # narrow panels: few ticks
         ax.set_yticks(range(len(labels)), labels)
         ax.set_ylim(len(labels) - 0.5, -0.5)
         ax.set_title(title)

@@ -48,6 +48,27 @@ CHAPTER_KEYS = {
         "verdict_list",
         "run_minutes",
     },
+    "03_regularizers": {
+        "table_protocol",
+        "table_chosen",
+        "table_tuning",
+        "table_results",
+        "fig_versus_baseline_shakespeare_char",
+        "fig_versus_baseline_enwik8",
+        "fig_versus_baseline_text8",
+        "table_versus_baseline",
+        "table_versus_template",
+        "template_gni_summary",
+        "table_gap",
+        "fig_curves3",
+        "fig_synergy_interaction",
+        "fig_synergy_beyond",
+        "table_synergy",
+        "answer",
+        "evidence_enwik8",
+        "held_out_text8",
+        "run_minutes",
+    },
 }
 
 
@@ -185,10 +206,27 @@ def test_smoke_book_renders_every_page(smoke_book: Path):
     ],
 )
 def test_bad_parameter_fails_in_the_cell_after_the_parameters(name, value, message, tmp_path):
+    _fails_after_the_parameters("01_reproduce", name, value, message, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("tuning", "wiki:0", "parameter tuning='wiki:0' is out of range; allowed: 'name:seeds"),
+        ("transfers", "text8:text8", "parameter transfers='text8:text8' is out of range"),
+        ("learning_rates", "0.001,0.001", "parameter learning_rates='0.001,0.001' is out of"),
+        ("report_seeds", "0,5", "seed(s) [0] are both tuning and report seeds"),
+    ],
+)
+def test_bad_regularizer_parameter_fails_after_the_parameters(name, value, message, tmp_path):
+    _fails_after_the_parameters("03_regularizers", name, value, message, tmp_path)
+
+
+def _fails_after_the_parameters(notebook, name, value, message, tmp_path):
     out = tmp_path / "out.ipynb"
     with pytest.raises(papermill.PapermillExecutionError) as error:
         papermill.execute_notebook(
-            str(ROOT / "notebooks" / "01_reproduce.ipynb"),
+            str(ROOT / "notebooks" / f"{notebook}.ipynb"),
             str(out),
             parameters={name: value},
             progress_bar=False,
@@ -246,6 +284,7 @@ PAGES = {  # page: figures it shows
     "book/executed/00_setup.html": 0,
     "book/executed/01_reproduce.html": 3,
     "book/executed/02_schedules.html": 11,
+    "book/executed/03_regularizers.html": 6,
     "book/reproduce.html": 0,
     "book/references.html": 0,
 }

@@ -111,13 +111,13 @@ def test_lists_of_numbers():
 
 
 def test_seeds_and_names_by_name():
-    assert split_pairs(" a = x ; b=y;") == {"a": "x", "b": "y"}
-    assert split_seeds_by_name("a=0,1; b=0") == {"a": [0, 1], "b": [0]}
+    assert split_pairs(" a : x ; b:y;") == {"a": "x", "b": "y"}
+    assert split_seeds_by_name("a:0,1; b:0") == {"a": [0, 1], "b": [0]}
     rule = seeds_by_name(["a", "b"], minimum_count=1)
-    assert rule.ok("a=0,1; b=0")
-    for bad in ("", "c=0", "a=0; a=1", "a", "a=", "=0", "a=0,0", "a=-1", "a=0=1"):
+    assert rule.ok("a:0,1; b:0")
+    for bad in ("", "c:0", "a:0; a:1", "a", "a:", ":0", "a:0,0", "a:-1", "a:0:1"):
         assert not rule.ok(bad), bad
     transfers = names_by_name(["c"], ["a", "b"])
-    assert transfers.ok("c=a") and transfers.ok("")
-    for bad in ("a=b", "c=c", "c=a; c=b", "c"):
+    assert transfers.ok("c:a") and transfers.ok("")
+    for bad in ("a:b", "c:c", "c:a; c:b", "c"):
         assert not transfers.ok(bad), bad
