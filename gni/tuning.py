@@ -43,6 +43,7 @@ STRENGTHS = tuple(
     if hint is float and name not in PROTOCOL_FIELDS
 )
 MEASURES = ("best_val_loss", "final_val_loss", "final_val_bpc")  # validation only
+NOISE_FIELDS = tuple(name for name in FIELDS if name.startswith("noise_"))  # with_noise adds
 
 
 def _numbers(what: str, values: Sequence[float]) -> tuple[float, ...]:
@@ -359,9 +360,6 @@ class Protocol:
                 raise GniError(f"arm {name!r}: its overrides hold a 'label'; give overrides only")
         variants = [{"label": name, **copy.deepcopy(o)} for name, o in chosen.items()]
         return _grid(variants, dataset, profile, self.report_seeds)
-
-
-NOISE_FIELDS = tuple(name for name in FIELDS if name.startswith("noise_"))
 
 
 def with_noise(overrides: dict[str, Any], noisy: dict[str, Any]) -> dict[str, Any]:
