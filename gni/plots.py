@@ -231,3 +231,68 @@ def forest_panels(
             frameon=False,
         )
     return fig
+
+
+def scatter_grid(
+    points: pd.DataFrame,
+    panels: Sequence[Sequence[tuple[str, str]]],
+    y: str,
+    ylabel: str,
+    hue: str,
+    hue_order: Sequence[str] | None = None,
+    logx: bool = True,
+) -> Figure:
+    """A grid of scatter plots of ``y`` against columns of ``points``: ``panels`` holds
+    one row of (column, title) pairs per row of panels (rows of equal length); one dot
+    per row of ``points``, coloured by ``hue``. With ``logx``, every x axis is
+    logarithmic (the column must then be positive)."""
+    n_rows, n_cols = len(panels), len(panels[0])
+    if any(len(row) != n_cols for row in panels):
+        raise ValueError("every row of panels needs the same number of panels")
+    hues = list(hue_order or dict.fromkeys(points[hue]))
+    colors = dict(zip(hues, sns.color_palette(n_colors=len(hues)), strict=True))
+    fig, axes = plt.subplots(
+        n_rows,
+        n_cols,
+        figsize=(PANEL_INCHES * 0.85 * n_cols, 2.6 * n_rows + 0.4 * math.ceil(len(hues) / 4)),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
+    )
+    for row_axes, row in zip(axes, panels, strict=True):
+        for ax, (column, title) in zip(row_axes, row, strict=True):
+            for h in hues:
+                group = points[points[hue] == h]
+                ax.scatter(group[column], group[y], s=14, color=colors[h], label=str(h))
+            if logx:
+                ax.set_xscale("log")
+            ax.set_title(title, fontsize="medium")
+        row_axes[0].set_ylabel(ylabel)
+    legend_above(fig, list(axes.flat), "")
+    return fig
+
+
+def contour_panels(
+    planes: dict[str, tuple[Sequence[float], Sequence[float], Sequence[Sequence[float]]]],
+    levels: Sequence[float],
+    xlabel: str = r"$\alpha$",
+    ylabel: str = r"$\beta$",
+    colorbar_label: str = "",
+) -> Figure:
+    """One filled contour panel per item of ``planes`` (title -> (alpha, beta, z) with z
+    of shape (len(alpha), len(beta)), z[i][j] at alpha[i], beta[j]), all on the same
+    ``levels`` and one colour bar, so that the panels compare."""
+    fig, axes = _panels(len(planes), height=PANEL_INCHES * 0.9)
+    filled = None
+    for ax, (title, (alpha, beta, z)) in zip(axes, planes.items(), strict=True):
+        grid = pd.DataFrame(z, index=alpha, columns=beta).to_numpy().T  # rows: beta
+        filled = ax.contourf(alpha, beta, grid, levels=levels, cmap="viridis", extend="max")
+        ax.contour(alpha, beta, grid, levels=levels, colors="white", linewidths=0.4)
+        ax.plot([0], [0], "+", color="white", ms=8)
+        ax.set_title(title, fontsize="medium")
+        ax.set_xlabel(xlabel)
+        ax.set_aspect("equal")
+    axes[0].set_ylabel(ylabel)
+    if filled is not None:
+        fig.colorbar(filled, ax=axes, label=colorbar_label, shrink=0.9)
+    return fig

@@ -24,18 +24,24 @@ to the model's parameters, so the weights are exactly as they were afterwards.
   :func:`average_sharpness`, each in nats per character.
 - Landscapes: :func:`filter_normalized_direction`, :func:`loss_along`,
   :func:`loss_plane`, :func:`loss_interpolation`.
-- The sweep probe :func:`sharpness_probe` applies them to a finished run's final weights.
+- Reparameterization: :func:`rescaled_attention` (the same function, other weights).
+- The sweep probes :func:`sharpness_probe`, :func:`plane_probe` and
+  :func:`rescaled_probe` apply them to a finished run's final weights;
+  :func:`interpolation_between` measures the line between two runs' final weights.
 
 References: Ghorbani, Krishnan & Xiao 2019 (SLQ for neural-network Hessians,
 arXiv:1901.10159); Hutchinson 1989; Keskar et al. 2017 (epsilon-sharpness,
 arXiv:1609.04836); Andriushchenko et al. 2023 (adaptive sharpness, arXiv:2302.07011);
-Li et al. 2018 (filter normalization, arXiv:1712.09913).
+Li et al. 2018 (filter normalization, arXiv:1712.09913); Dinh et al. 2017 (sharp minima
+can generalize: reparameterization, arXiv:1703.04933).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
+import hashlib
 import json
 import math
 import time
@@ -54,8 +60,11 @@ from torch.func import functional_call, grad, jvp
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from gni import GniError, paths
+from gni.atomic import atomic_file
 from gni.config import RunConfig
 from gni.data import TokenData
+from gni.model import GPT
+from gni.results import ResultsStore
 from gni.train import build_model
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # inputs, targets
@@ -86,6 +95,8 @@ ASCENT_STEPS = 10  # projected gradient ascent steps of both worst-case measures
 LANDSCAPE_POINTS = 21  # alpha in [-LANDSCAPE_SPAN, LANDSCAPE_SPAN]
 LANDSCAPE_SPAN = 1.0  # in units of the filter-normalized direction (Li et al.: 1)
 INTERPOLATION_POINTS = 21  # t in [0, 1], from the initial weights to the final
+PLANE_POINTS = 15  # the 2-D landscape: a PLANE_POINTS x PLANE_POINTS grid on the same span
+RESCALE_MAX = 8.0  # the rescaling probe's alpha: log-uniform in [1 / RESCALE_MAX, RESCALE_MAX]
 
 
 def _check_int(name: str, value: int, low: int, high: int | None = None, why: str = "") -> None:
@@ -725,7 +736,161 @@ def sharpness_probe(config: RunConfig, record: Path) -> dict[str, Any]:
     A run that did not end ``ok`` (diverged) has no final weights to probe: its probe
     says so in ``skipped`` instead.
     """
+    if why := _ok_status(record):
+        return {"skipped": why}
+    return probe_run(config)
+
+
+def _ok_status(record: Path) -> str | None:
+    """Why a run cannot be probed (its status is not ``ok``), or None."""
     status = json.loads((record / "summary.json").read_text())["status"]
     if status != "ok":
-        return {"skipped": f"the run's status is {status!r}: it has no final weights to probe"}
-    return probe_run(config)
+        return f"the run's status is {status!r}: it has no final weights to probe"
+    return None
+
+
+def _run_objective(config: RunConfig, s: ProbeSettings) -> tuple[Objective, torch.Tensor]:
+    """The probe loss of the run's final weights, and the flat initial weights."""
+    model, initial, data = load_final_model(config)
+    batches = probe_batches(data, s.split, s.n_batches, s.batch_size, config.block_size, s.seed)
+    return Objective(model, batches, hvp_method=s.hvp_method), initial
+
+
+def plane_probe(config: RunConfig, record: Path) -> dict[str, Any]:
+    """The sweep probe of the 2-D landscape: ``L(w + alpha d1 + beta d2)`` on a
+    ``PLANE_POINTS`` x ``PLANE_POINTS`` grid over ``[-LANDSCAPE_SPAN, LANDSCAPE_SPAN]``,
+    ``d1`` and ``d2`` filter-normalized directions drawn with seeds ``PROBE_SEED`` and
+    ``PROBE_SEED + 1`` (``d1`` is the 1-D landscape's direction of
+    :func:`sharpness_probe`). Saved as ``<record>/probe_plane_probe.json``."""
+    if why := _ok_status(record):
+        return {"skipped": why}
+    s = ProbeSettings()
+    started = time.perf_counter()
+    obj, _ = _run_objective(config, s)
+    axis = np.linspace(-s.landscape_span, s.landscape_span, PLANE_POINTS)
+    d1 = filter_normalized_direction(obj, s.seed)
+    d2 = filter_normalized_direction(obj, s.seed + 1)
+    return {
+        "alpha": axis.tolist(),
+        "beta": axis.tolist(),
+        "loss": loss_plane(obj, d1, d2, axis, axis).tolist(),
+        "settings": dataclasses.asdict(s),
+        "seconds": time.perf_counter() - started,
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Reparameterization (Dinh et al. 2017)
+
+
+def rescaled_attention(model: GPT, alpha: float) -> GPT:
+    """A copy of ``model`` that computes exactly the same function with other weights.
+
+    In every block the query rows of ``c_attn`` are multiplied by ``alpha`` and the key
+    rows divided by it (so every ``q . k`` is unchanged), and the value rows multiplied
+    by ``alpha`` and the columns of the attention's output projection divided by it (so
+    every block's output is unchanged); biases, where present, follow their rows. The
+    loss is the same at every input; the Hessian, and every sharpness measured in a
+    fixed Euclidean ball, are not.
+    """
+    _check_positive("alpha", alpha)
+    if not isinstance(model, GPT):
+        raise GniError(f"rescaled_attention rescales a gni GPT, not a {type(model).__name__}")
+    rescaled = copy.deepcopy(model)
+    c = rescaled.config.n_embd
+    factors = torch.tensor([alpha, 1 / alpha, alpha], dtype=torch.float64).repeat_interleave(c)
+    with torch.no_grad():
+        for block in rescaled.transformer.h:
+            attention = block.attn
+            attention.c_attn.weight.mul_(factors.to(attention.c_attn.weight)[:, None])
+            if attention.c_attn.bias is not None:
+                attention.c_attn.bias.mul_(factors.to(attention.c_attn.bias))
+            attention.c_proj.weight.div_(alpha)
+    return rescaled
+
+
+def rescaling_factor(run_id: str) -> float:
+    """The run's ``alpha`` for :func:`rescaled_probe`: log-uniform in
+    ``[1 / RESCALE_MAX, RESCALE_MAX]``, a fixed function of the run id (its sha256), so
+    that every run gets its own rescaling and the same one each time."""
+    u = int.from_bytes(hashlib.sha256(run_id.encode()).digest()[:8], "big") / 2.0**64
+    return RESCALE_MAX ** (2 * u - 1)
+
+
+def rescaled_probe(config: RunConfig, record: Path) -> dict[str, Any]:
+    """The sweep probe of the reparameterization check: the run's final model rescaled by
+    :func:`rescaled_attention` with ``alpha`` = :func:`rescaling_factor`, probed with the
+    settings and seeds of :func:`sharpness_probe` (so each value pairs with that probe's):
+    the loss (unchanged but for rounding), the top eigenvalue and the three sharpness
+    measures (not the trace: the average-case sharpness is ``sigma^2 tr(H) / 2`` to
+    second order). Saved as ``<record>/probe_rescaled_probe.json``."""
+    if why := _ok_status(record):
+        return {"skipped": why}
+    s = ProbeSettings()
+    started = time.perf_counter()
+    obj, _ = _run_objective(config, s)
+    alpha = rescaling_factor(config.run_id)
+    rescaled = Objective(rescaled_attention(obj.model, alpha), obj.batches, hvp_method=s.hvp_method)
+    average = average_sharpness(rescaled, s.sigma, s.average_samples, s.seed)
+    return {
+        "alpha": alpha,
+        "loss": rescaled.loss(),
+        "top_eigenvalue": float(top_eigenvalues(rescaled, 1, s.tol, s.seed).values[0]),
+        "epsilon_sharpness": epsilon_sharpness(rescaled, s.rho, s.ascent_steps, s.seed),
+        "adaptive_sharpness": adaptive_sharpness(rescaled, s.adaptive_rho, s.ascent_steps, s.seed),
+        "average_sharpness": average.value,
+        "average_sharpness_se": average.se,
+        "settings": dataclasses.asdict(s),
+        "seconds": time.perf_counter() - started,
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Between two runs
+
+
+def interpolation_between(
+    a: RunConfig, b: RunConfig, store: ResultsStore | None = None
+) -> dict[str, Any]:
+    """``L((1 - t) w_a + t w_b)`` for ``INTERPOLATION_POINTS`` values of t in [0, 1], on
+    the probe batches of :func:`sharpness_probe` (so t = 0 and t = 1 are the two runs'
+    probe losses), and the barrier: the largest excess of the line's loss over the
+    straight line between its ends, in nats per character.
+
+    Stored as ``<record of a>/interpolation_<run id of b>.json`` and read from there when
+    present, so that only a first call needs both runs' final weights.
+    """
+    store = store or ResultsStore()
+    if (a.dataset, a.block_size) != (b.dataset, b.block_size):
+        raise GniError(
+            f"runs {a.run_id} and {b.run_id} are on different data "
+            f"({a.dataset}, block {a.block_size} vs {b.dataset}, block {b.block_size})"
+        )
+    for config in (a, b):
+        if not store.has(config.run_id):
+            raise GniError(f"run {config.run_id} has no record in {store.root}")
+        if why := _ok_status(store.path(config.run_id)):
+            raise GniError(f"run {config.run_id} cannot be interpolated: {why}")
+    target = store.path(a.run_id) / f"interpolation_{b.run_id}.json"
+    if target.is_file():
+        return json.loads(target.read_text())
+    s = ProbeSettings()
+    obj, _ = _run_objective(a, s)
+    other, _, _ = load_final_model(b)
+    w_b = flat_parameters(other)
+    if w_b.shape != obj.w.shape:
+        raise GniError(f"runs {a.run_id} and {b.run_id} have models of different sizes")
+    ts = np.linspace(0.0, 1.0, s.interpolation_points)
+    losses = loss_interpolation(obj, obj.w, w_b, ts)
+    values = {
+        "from": a.run_id,
+        "to": b.run_id,
+        "t": ts.tolist(),
+        "loss": losses.tolist(),
+        "barrier": float(np.max(losses - ((1 - ts) * losses[0] + ts * losses[-1]))),
+        "distance": float((w_b - obj.w).norm()),
+        "settings": dataclasses.asdict(s),
+    }
+    with atomic_file(target) as tmp:
+        tmp.write_text(json.dumps(values, indent=1) + "\n")
+    return values

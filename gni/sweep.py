@@ -247,23 +247,38 @@ def train_one(
         # lost a write race: the record on disk is another process's (RecordPath.kept)
         outcome["reused"] = result.reused or not getattr(result.path, "kept", True)
         outcome["train_seconds"] = result.summary.get("wall_seconds")
-        for probe in probes:
-            _apply_probe(probe, run_config, result.path)
     except Exception as e:  # one failing run must not stop the sweep
         outcome["status"] = "failed"
         outcome["error"] = f"{type(e).__name__}: {e}"
         outcome["traceback"] = traceback.format_exc()
+    else:
+        outcome["probe_error"] = _apply_probes(probes, run_config, result.path)
     outcome["task_seconds"] = time.perf_counter() - started
     return outcome
 
 
-def _apply_probe(probe: Probe, config: RunConfig, record: Path) -> None:
-    target = record / f"probe_{probe.__name__}.json"
-    if target.is_file():
-        return
-    values = probe(config, record)
-    with atomic_file(target) as tmp:
-        tmp.write_text(json.dumps(values, indent=1) + "\n")
+def _probe_target(probe: Probe, record: Path) -> Path:
+    return record / f"probe_{probe.__name__}.json"
+
+
+def _apply_probes(probes: Sequence[Probe], config: RunConfig, record: Path) -> str | None:
+    """Apply each probe the record lacks; the errors of those that raised, else None.
+
+    A probe that raises leaves no file: a later sweep tries it again.
+    """
+    errors = []
+    for probe in probes:
+        target = _probe_target(probe, record)
+        if target.is_file():
+            continue
+        try:
+            values = probe(config, record)
+        except Exception as e:  # a failing probe must not lose the run or stop the sweep
+            errors.append(f"{probe.__name__}: {type(e).__name__}: {e}")
+            continue
+        with atomic_file(target) as tmp:
+            tmp.write_text(json.dumps(values, indent=1) + "\n")
+    return "; ".join(errors) or None
 
 
 def _train_all(
@@ -537,34 +552,45 @@ def run(
     """Train what the store lacks, load the rest; one row per run of the grid.
 
     Columns: the grid's axis labels, then the config and summary fields of
-    :func:`gni.results.load_runs`, ``error`` (None unless the run failed) and
-    ``trained`` (True for the runs this call trained; False for those it loaded).
+    :func:`gni.results.load_runs`, ``error`` (None unless the run failed),
+    ``trained`` (True for the runs this call trained; False for those it loaded) and
+    ``probe_error`` (None unless a probe raised; the run itself is kept). Recorded runs
+    that lack a probe's file are probed on the executor, alongside the training.
     A grid of more than ``max_runs`` runs is refused.
     """
     _check_run_args(executor, workers, scheduler, threads_per_worker)
     points = expand(load_grid(grid) if isinstance(grid, str | Path) else grid, profile, max_runs)
     store = store or ResultsStore()
     missing = [p.config.to_dict() for p in points if not store.has(p.config.run_id)]
-    if missing:
+    # probes added after the runs were made: the recorded runs are probed on the pool too
+    unprobed = [
+        p.config.to_dict()
+        for p in points
+        if store.has(p.config.run_id)
+        and any(not _probe_target(q, store.path(p.config.run_id)).is_file() for q in probes)
+    ]
+    if missing or unprobed:
         store.check_writable()  # before any training, not after
-    for p in points:
-        if store.has(p.config.run_id) and probes:  # probes added after the runs were made
-            for probe in probes:
-                _apply_probe(probe, p.config, store.path(p.config.run_id))
-    show = progress if progress is not None else bool(missing) and sys.stderr.isatty()
+    tasks = missing + unprobed
+    show = progress if progress is not None else bool(tasks) and sys.stderr.isatty()
     outcomes: list[dict[str, Any]] = []
-    with tqdm(total=len(missing), disable=not show, desc="runs", unit="run") as bar:
-        if missing:
+    with tqdm(total=len(tasks), disable=not show, desc="runs", unit="run") as bar:
+        if tasks:
             with _executor(executor, workers, scheduler) as pool:
                 root = str(store.root)
-                outcomes = _train_all(pool, missing, root, threads_per_worker, probes, bar)
+                outcomes = _train_all(pool, tasks, root, threads_per_worker, probes, bar)
     errors = {o["run_id"]: o["error"] for o in outcomes if o["status"] == "failed"}
     trained = {o["run_id"] for o in outcomes if o["status"] != "failed" and not o["reused"]}
-    return _table(points, store, errors, trained)
+    probe_errors = {o["run_id"]: o["probe_error"] for o in outcomes if o.get("probe_error")}
+    return _table(points, store, errors, trained, probe_errors)
 
 
 def _table(
-    points: list[SweepPoint], store: ResultsStore, errors: dict[str, str], trained: set[str]
+    points: list[SweepPoint],
+    store: ResultsStore,
+    errors: dict[str, str],
+    trained: set[str],
+    probe_errors: dict[str, str],
 ) -> pd.DataFrame:
     ids = [p.config.run_id for p in points]
     records = load_runs([i for i in ids if store.has(i)], store=store)
@@ -576,5 +602,5 @@ def _table(
         else:
             row = {**point.labels, "run_id": run_id, **config_columns(point.config)}
             row |= {"status": "failed", "error": errors.get(run_id, "not run")}
-        rows.append(row | {"trained": run_id in trained})
+        rows.append(row | {"trained": run_id in trained, "probe_error": probe_errors.get(run_id)})
     return pd.DataFrame(rows)

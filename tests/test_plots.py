@@ -54,3 +54,28 @@ def test_forest_skips_the_span_without_an_interval(n):
     effects = _effects().iloc[:1].assign(difference=[Estimate(0.1, np.nan, np.nan, n)])
     fig = plots.forest_panels(effects, "arm", [("loss", "loss")], detectable=True)
     assert not _lines(fig, plots.DETECTABLE_LABEL)
+
+
+def test_scatter_grid_draws_one_dot_per_point_in_every_panel():
+    points = pd.DataFrame(
+        {"a": [1.0, 2.0, 4.0], "b": [3.0, 1.0, 2.0], "gap": [0.1, 0.2, 0.3], "arm": list("xyx")}
+    )
+    fig = plots.scatter_grid(points, [[("a", "A"), ("b", "B")]], "gap", "gap", hue="arm")
+    assert len(fig.axes) == 2 and fig.axes[0].get_xscale() == "log"
+    for ax, column in zip(fig.axes, ("a", "b"), strict=True):
+        xs = np.concatenate([c.get_offsets()[:, 0] for c in ax.collections])
+        assert sorted(xs) == sorted(points[column])
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["x", "y"]
+    with pytest.raises(ValueError, match="same number of panels"):
+        plots.scatter_grid(points, [[("a", "A")], [("a", "A"), ("b", "B")]], "gap", "", "arm")
+
+
+def test_contour_panels_share_their_levels_and_put_z_rows_on_alpha():
+    alpha, beta = [-1.0, 0.0, 1.0], [-1.0, 1.0]
+    z = [[1.0, 2.0], [0.0, 0.5], [3.0, 4.0]]  # z[i][j] at alpha[i], beta[j]
+    fig = plots.contour_panels({"p": (alpha, beta, z), "q": (alpha, beta, z)}, [0, 1, 2, 3])
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["p", "q"]
+    filled = panels[0].collections[0]
+    np.testing.assert_allclose(filled.levels, [0, 1, 2, 3])
+    assert panels[0].get_xlim() == (-1.0, 1.0) and panels[0].get_ylim() == (-1.0, 1.0)

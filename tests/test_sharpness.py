@@ -27,12 +27,17 @@ from gni.sharpness import (
     filter_normalized_direction,
     flat_parameters,
     hutchinson_trace,
+    interpolation_between,
     loss_along,
     loss_interpolation,
     loss_plane,
+    plane_probe,
     power_iteration,
     probe_batches,
     probe_run,
+    rescaled_attention,
+    rescaled_probe,
+    rescaling_factor,
     sharpness_probe,
     slq,
     top_eigenvalues,
@@ -448,3 +453,84 @@ def test_sweep_probe_writes_finite_measures_beside_each_record():
     ]
     assert all(math.isfinite(x) for x in scalars + [x for values in lists for x in values])
     assert probe["epsilon_sharpness"] > 0 and probe["adaptive_sharpness"] > 0
+
+
+@pytest.mark.parametrize("bias", [False, True], ids=["no-bias", "bias"])
+def test_rescaled_attention_keeps_the_function_and_the_adaptive_sharpness(bias):
+    obj = _gpt_objective(bias=bias)
+    rescaled = Objective(rescaled_attention(obj.model, 5.0), obj.batches)
+    x = obj.batches[0][0]
+    obj.model.eval()
+    rescaled.model.eval()
+    torch.testing.assert_close(rescaled.model(x)[0], obj.model(x)[0], rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(rescaled.w, obj.w)  # other weights
+    assert torch.equal(flat_parameters(obj.model), obj.w)  # the original is untouched
+    # Dinh et al.: the same function, another Hessian and another epsilon-sharpness ...
+    top, top_rescaled = (top_eigenvalues(o, 1).values[0] for o in (obj, rescaled))
+    assert abs(top_rescaled / top - 1) > 0.1
+    assert abs(epsilon_sharpness(rescaled, 0.1) / epsilon_sharpness(obj, 0.1) - 1) > 0.1
+    # ... but the same adaptive sharpness: its ball scales with the weights
+    assert adaptive_sharpness(rescaled, 0.5) == pytest.approx(adaptive_sharpness(obj, 0.5), 1e-9)
+
+
+def test_rescaling_refuses_other_models_and_factors():
+    with pytest.raises(GniError, match="rescales a gni GPT, not a Sequential"):
+        rescaled_attention(_mlp_objective().model, 2.0)
+    with pytest.raises(GniError, match=r"alpha=0\.0; allowed: a finite number > 0"):
+        rescaled_attention(_tiny_gpt(), 0.0)
+
+
+def test_rescaling_factor_is_a_fixed_function_of_the_run_id_within_its_range():
+    factors = [rescaling_factor(f"run-{i}") for i in range(400)]
+    assert factors[:3] == [rescaling_factor(f"run-{i}") for i in range(3)]
+    logs = np.log(factors) / math.log(8.0)
+    assert logs.min() >= -1 and logs.max() <= 1
+    assert abs(np.mean(logs)) < 0.1 and np.mean(np.abs(logs)) == pytest.approx(0.5, abs=0.06)
+
+
+@pytest.mark.smoke
+def test_plane_rescaled_and_pair_probes_agree_with_the_sweep_probe():
+    grid = {
+        "base": {"dataset": "shakespeare_char", "profile": "smoke"},
+        "axes": {
+            "method": [
+                {"label": "baseline"},
+                {"label": "gni", "noise_schedule": "constant", "noise_args": {"sigma0": 0.01}},
+            ]
+        },
+    }
+    probes = [sharpness_probe, plane_probe, rescaled_probe]
+    table = run(grid, probes=probes, progress=False).set_index("method")
+    assert table["probe_error"].isna().all()
+    store = ResultsStore()
+    configs = {m: store.read_config(table.loc[m, "run_id"]) for m in ("baseline", "gni")}
+
+    def read(method: str, probe: str) -> dict:
+        record = store.path(configs[method].run_id)
+        return json.loads((record / f"probe_{probe}.json").read_text())
+
+    probe, plane, rescaled = (read("baseline", p.__name__) for p in probes)
+    loss = np.array(plane["loss"])
+    assert loss.shape == (15, 15) and loss[7, 7] == pytest.approx(probe["loss"], rel=1e-6)
+    # beta = 0 is the 1-D landscape's line: alpha = -1, 0, 1 are on both grids
+    along = probe["landscape"]["loss"]
+    assert [loss[0, 7], loss[14, 7]] == pytest.approx([along[0], along[-1]], rel=1e-6)
+    assert rescaled["alpha"] == rescaling_factor(configs["baseline"].run_id)
+    assert rescaled["loss"] == pytest.approx(probe["loss"], rel=1e-5)
+    assert rescaled["adaptive_sharpness"] == pytest.approx(probe["adaptive_sharpness"], rel=0.05)
+    assert rescaled["top_eigenvalue"] != pytest.approx(probe["top_eigenvalues"][0], rel=0.05)
+
+    line = interpolation_between(configs["baseline"], configs["gni"], store)
+    assert line["loss"][0] == pytest.approx(probe["loss"], rel=1e-6)
+    assert line["loss"][-1] == pytest.approx(read("gni", "sharpness_probe")["loss"], rel=1e-6)
+    assert line["barrier"] >= 0 and line["distance"] > 0
+    stored = store.path(configs["baseline"].run_id) / f"interpolation_{configs['gni'].run_id}.json"
+    assert json.loads(stored.read_text()) == line
+    assert interpolation_between(configs["baseline"], configs["gni"], store) == line  # read back
+
+    other = profile_config("text8", "smoke")
+    with pytest.raises(GniError, match="are on different data"):
+        interpolation_between(configs["baseline"], other, store)
+    missing = dataclasses.replace(configs["baseline"], seed=99)
+    with pytest.raises(GniError, match=f"run {missing.run_id} has no record"):
+        interpolation_between(missing, configs["gni"], store)

@@ -146,6 +146,26 @@ def test_probes_are_saved_beside_the_record():
         assert probe == {"n_params": table.set_index("run_id").loc[run_id, "n_params"]}
 
 
+def test_recorded_runs_are_probed_on_the_pool_and_a_failing_probe_is_reported():
+    grid = GRID | {"n_seeds": 1, "axes": {}}
+    first = run(grid, progress=False)
+    run_id = first["run_id"].iloc[0]
+    assert first["probe_error"].isna().all()
+    table = run(grid, executor="dask", workers=1, probes=[count_parameters_probe, failing_probe],
+                progress=False)
+    row = table.set_index("run_id").loc[run_id]
+    assert row["status"] == "ok" and not row["trained"]  # probed, not trained again
+    record = ResultsStore().path(run_id)
+    assert (record / "probe_count_parameters_probe.json").is_file()
+    assert not (record / "probe_failing_probe.json").exists()  # tried again next time
+    assert row["probe_error"] == "failing_probe: GniError: no weights for this probe"
+
+
+def failing_probe(config: RunConfig, record: Path) -> dict:
+    """A probe that always raises."""
+    raise GniError("no weights for this probe")
+
+
 def count_parameters_probe(config: RunConfig, record: Path) -> dict:
     """A probe that reads the trained model's weights."""
     import torch
