@@ -14,9 +14,10 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from gni.stats import minimum_detectable_effect
 
@@ -46,8 +47,13 @@ def _band(ax: Axes, line: pd.DataFrame, x: str, color: tuple, label: str) -> Non
 
 
 def legend_above(fig: Figure, axes: list[Axes], title: str) -> None:
-    """The legend of the first panel above all panels, at most four entries a row."""
-    handles, labels = axes[0].get_legend_handles_labels()
+    """One legend above all panels, of every label any panel has (each once, in the
+    order first met, panel by panel), at most four entries a row."""
+    unique: dict[str, Artist] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            unique.setdefault(label, handle)
+    handles, labels = list(unique.values()), list(unique)
     fig.legend(
         handles,
         labels,
@@ -266,6 +272,9 @@ def scatter_grid(
                 ax.scatter(group[column], group[y], s=14, color=colors[h], label=str(h))
             if logx:
                 ax.set_xscale("log")
+                ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 3.0)))  # 0.1, 0.3, 1, 3, ...
+                ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+                ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_title(title, fontsize="medium")
         row_axes[0].set_ylabel(ylabel)
     legend_above(fig, list(axes.flat), "")

@@ -69,6 +69,26 @@ CHAPTER_KEYS = {
         "held_out_text8",
         "run_minutes",
     },
+    "04_sharpness": {
+        "table_arms",
+        "table_measures",
+        "fig_effects_spectrum",
+        "fig_effects_sharpness",
+        "table_effects",
+        "lr_effect",
+        "fig_correlation",
+        "table_correlation",
+        "table_rescaling",
+        "fig_landscape",
+        "fig_plane",
+        "fig_between",
+        "table_barriers",
+        "fig_density",
+        "answer",
+        "flatter_summary",
+        "rescaled_summary",
+        "probe_minutes",
+    },
 }
 
 
@@ -222,6 +242,19 @@ def test_bad_regularizer_parameter_fails_after_the_parameters(name, value, messa
     _fails_after_the_parameters("03_regularizers", name, value, message, tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("dataset", "wiki", "parameter dataset='wiki' is out of range; allowed: one of"),
+        ("probe_seeds", "2", "parameter probe_seeds='2' is out of range"),
+        ("probe_seeds", "1,2", "seed(s) [1] are both tuning and report seeds"),
+        ("paper_gamma", 1.5, "parameter paper_gamma=1.5 is out of range; allowed: in (0, 1]"),
+    ],
+)
+def test_bad_sharpness_parameter_fails_after_the_parameters(name, value, message, tmp_path):
+    _fails_after_the_parameters("04_sharpness", name, value, message, tmp_path)
+
+
 def _fails_after_the_parameters(notebook, name, value, message, tmp_path):
     out = tmp_path / "out.ipynb"
     with pytest.raises(papermill.PapermillExecutionError) as error:
@@ -285,6 +318,7 @@ PAGES = {  # page: figures it shows
     "book/executed/01_reproduce.html": 3,
     "book/executed/02_schedules.html": 11,
     "book/executed/03_regularizers.html": 6,
+    "book/executed/04_sharpness.html": 7,
     "book/reproduce.html": 0,
     "book/references.html": 0,
 }

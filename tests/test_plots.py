@@ -79,3 +79,18 @@ def test_contour_panels_share_their_levels_and_put_z_rows_on_alpha():
     filled = panels[0].collections[0]
     np.testing.assert_allclose(filled.levels, [0, 1, 2, 3])
     assert panels[0].get_xlim() == (-1.0, 1.0) and panels[0].get_ylim() == (-1.0, 1.0)
+
+
+def test_the_legend_above_names_every_panels_lines_once():
+    band = pd.DataFrame(
+        {
+            "panel": ["p", "p", "q", "q"],
+            "arm": ["a", "b", "a", "c"],
+            "iter": [0, 0, 0, 0],
+            "mean": [1.0, 2.0, 3.0, 4.0],
+            "lo": [0.5, 1.5, 2.5, 3.5],
+            "hi": [1.5, 2.5, 3.5, 4.5],
+        }
+    )
+    fig = plots.curve_panels(band, "loss", hue="arm", col="panel")
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["a", "b", "c"]

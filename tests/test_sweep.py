@@ -151,8 +151,13 @@ def test_recorded_runs_are_probed_on_the_pool_and_a_failing_probe_is_reported():
     first = run(grid, progress=False)
     run_id = first["run_id"].iloc[0]
     assert first["probe_error"].isna().all()
-    table = run(grid, executor="dask", workers=1, probes=[count_parameters_probe, failing_probe],
-                progress=False)
+    table = run(
+        grid,
+        executor="dask",
+        workers=1,
+        probes=[count_parameters_probe, failing_probe],
+        progress=False,
+    )
     row = table.set_index("run_id").loc[run_id]
     assert row["status"] == "ok" and not row["trained"]  # probed, not trained again
     record = ResultsStore().path(run_id)
