@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -73,14 +74,18 @@ def curve_panels(
     col_order: Sequence[str] | None = None,
     x: str = "iter",
     xlabel: str = "optimizer step",
+    colors: dict[str, Any] | None = None,
+    legend_title: str | None = None,
 ) -> Figure:
     """One panel per ``col`` value; per ``hue`` value the mean curve and its CI band.
 
-    ``band`` has the columns of :func:`gni.stats.curve_band` (mean, lo, hi).
+    ``band`` has the columns of :func:`gni.stats.curve_band` (mean, lo, hi). ``colors``
+    fixes each hue's colour (so that a method keeps its colour across figures); by
+    default the palette in ``hue_order``. The legend's title is ``hue`` unless given.
     """
     cols = list(col_order or sorted(band[col].unique()))
     hues = list(hue_order or sorted(band[hue].unique()))
-    colors = dict(zip(hues, sns.color_palette(n_colors=len(hues)), strict=True))
+    colors = colors or dict(zip(hues, sns.color_palette(n_colors=len(hues)), strict=True))
     fig, axes = _panels(len(cols))
     for ax, value in zip(axes, cols, strict=True):
         panel = band[band[col] == value]
@@ -91,7 +96,7 @@ def curve_panels(
         ax.set_title(str(value))
         ax.set_xlabel(xlabel)
     axes[0].set_ylabel(ylabel)
-    legend_above(fig, axes, hue)
+    legend_above(fig, axes, hue if legend_title is None else legend_title)
     return fig
 
 
@@ -247,16 +252,17 @@ def scatter_grid(
     hue: str,
     hue_order: Sequence[str] | None = None,
     logx: bool = True,
+    colors: dict[str, Any] | None = None,
 ) -> Figure:
     """A grid of scatter plots of ``y`` against columns of ``points``: ``panels`` holds
     one row of (column, title) pairs per row of panels (rows of equal length); one dot
-    per row of ``points``, coloured by ``hue``. With ``logx``, every x axis is
-    logarithmic (the column must then be positive)."""
+    per row of ``points``, coloured by ``hue`` (``colors`` fixes each hue's colour). With
+    ``logx``, every x axis is logarithmic (the column must then be positive)."""
     n_rows, n_cols = len(panels), len(panels[0])
     if any(len(row) != n_cols for row in panels):
         raise ValueError("every row of panels needs the same number of panels")
     hues = list(hue_order or dict.fromkeys(points[hue]))
-    colors = dict(zip(hues, sns.color_palette(n_colors=len(hues)), strict=True))
+    colors = colors or dict(zip(hues, sns.color_palette(n_colors=len(hues)), strict=True))
     fig, axes = plt.subplots(
         n_rows,
         n_cols,

@@ -186,19 +186,25 @@ def paired_differences(
 
 
 def minimum_detectable_effect(
-    estimate: Estimate, power: float = 0.8, confidence: float = 0.95
+    estimate: Estimate,
+    power: float = 0.8,
+    confidence: float = 0.95,
+    alpha: float | None = None,
 ) -> float:
     """The smallest true mean difference that a two-sided paired t-test of the same design
-    (n pairs, the same spread) detects with probability ``power``:
+    (n pairs, the same spread) detects with probability ``power`` at level ``alpha``:
     (t_{1 - alpha/2} + t_{power}) * se with n - 1 degrees of freedom, where
-    se = half-width / t_{1 - alpha/2} is read from the estimate's interval. NaN when
+    se = half-width / t_{1 - (1 - confidence)/2} is read from the estimate's interval
+    (``confidence`` is the interval's). ``alpha`` defaults to ``1 - confidence``; give a
+    corrected level (0.05 / m for m comparisons) for a test after a correction. NaN when
     fewer than two pairs entered.
     """
     if estimate.n < 2 or math.isnan(estimate.half_width):
         return math.nan
     df = estimate.n - 1
-    t_alpha = stats.t.ppf(1 - (1 - confidence) / 2, df)
-    return float((t_alpha + stats.t.ppf(power, df)) * estimate.half_width / t_alpha)
+    se = estimate.half_width / stats.t.ppf(1 - (1 - confidence) / 2, df)
+    level = 1 - confidence if alpha is None else alpha
+    return float((stats.t.ppf(1 - level / 2, df) + stats.t.ppf(power, df)) * se)
 
 
 def first_crossing(x: Sequence[float], y: Sequence[float], threshold: float) -> float:

@@ -338,6 +338,9 @@ return {
     .map(t => scroller(t).getBoundingClientRect().right),
   images: Array.from(document.images).filter(i => i.src.endsWith('.png'))
     .map(i => i.complete ? i.naturalWidth : 0),
+  // each figure's shape on the page (width / height) over its shape in pixels
+  squash: Array.from(document.images).filter(i => i.src.endsWith('.png') && i.naturalHeight)
+    .map(i => (i.width / i.height) / (i.naturalWidth / i.naturalHeight)),
   raw_roles: document.body.innerText.includes('{glue'),
 };
 """
@@ -348,7 +351,8 @@ return {
     reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
 )
 def test_every_page_fits_phone_and_desktop_widths_in_headless_chromium(smoke_book: Path):
-    """Each page at 1400 and 390 px: figures load, no table or page overflows the window.
+    """Each page at 1400 and 390 px: figures load with their shape, no table or page
+    overflows the window.
 
     Full-page screenshots are saved under _build/screenshots/ for a reader to review.
     """
@@ -395,6 +399,7 @@ def test_every_page_fits_phone_and_desktop_widths_in_headless_chromium(smoke_boo
                 layout = driver.execute_script(_LAYOUT)
                 where = (page, width, layout)
                 assert len(layout["images"]) >= n_figures and all(layout["images"]), where
+                assert all(abs(r - 1) < 0.02 for r in layout["squash"]), where
                 assert layout["page"] <= width + 1, where
                 assert all(right <= width + 1 for right in layout["tables"]), where
                 assert not layout["raw_roles"], where

@@ -236,3 +236,12 @@ def test_minimum_detectable_effect_follows_the_t_distribution():
     assert minimum_detectable_effect(e) == pytest.approx(expected)
     assert minimum_detectable_effect(e) > e.half_width  # 80% power needs more than the CI
     assert math.isnan(minimum_detectable_effect(mean_ci([0.1])))
+
+
+def test_a_corrected_level_needs_a_larger_effect_from_the_same_interval():
+    e = mean_ci([0.1, 0.3, 0.2, 0.25])
+    se = e.half_width / stats.t.ppf(0.975, 3)
+    corrected = minimum_detectable_effect(e, alpha=0.05 / 4)
+    assert corrected == pytest.approx((stats.t.ppf(1 - 0.05 / 8, 3) + stats.t.ppf(0.8, 3)) * se)
+    assert corrected > minimum_detectable_effect(e)
+    assert minimum_detectable_effect(e, alpha=0.05) == minimum_detectable_effect(e)
