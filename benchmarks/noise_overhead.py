@@ -12,7 +12,9 @@ times in interleaved repeats (so a noisy machine slows every variant alike):
   whole training step without / with noise    gni.train.Run.train_step (GradientNoise)
   whole training step with diagnostics        the same, measuring gni.diagnostics
 
-and prints medians and the ratios the targets are stated in:
+and what each noise implementation keeps in memory between steps (optimizer state and
+noise buffers, after one training step), and prints medians and the ratios the targets
+are stated in:
 ((d) - (a)) / randn <= 1.1 on CPU; step with noise / without <= 1.03; on a GPU,
 (d) / fused AdamW <= 1.05; also what anticorrelated noise and the diagnostics add.
 Writes JSON for the cost chapter.
@@ -118,6 +120,51 @@ def optimizer_variants(config, data: TokenData, device: str) -> dict[str, Callab
     return variants
 
 
+def state_bytes(objects: list[object], model: torch.nn.Module) -> int:
+    """Bytes of the distinct tensors that ``objects`` (an optimizer, a noise object) keep
+    between steps: optimizer state and noise buffers, not the model's parameters or
+    gradients."""
+    owned = {t.data_ptr() for p in model.parameters() for t in (p, p.grad) if t is not None}
+    found: dict[int, int] = {}
+
+    def visit(x: object, depth: int) -> None:
+        if isinstance(x, torch.Tensor):
+            if x.data_ptr() not in owned:
+                found[x.data_ptr()] = x.numel() * x.element_size()
+        elif isinstance(x, dict):
+            for value in x.values():
+                visit(value, depth)
+        elif isinstance(x, list | tuple):
+            for value in x:
+                visit(value, depth)
+        elif depth < 3 and hasattr(x, "__dict__") and not isinstance(x, torch.nn.Module):
+            for value in vars(x).values():
+                visit(value, depth + 1)
+
+    for obj in objects:
+        visit(obj, 0)
+    return sum(found.values())
+
+
+def state_bytes_of_variants(config, data: TokenData, device: str) -> dict[str, int]:
+    """What each noise implementation keeps between steps, after one training step:
+    the optimizer's state and the noise's buffers (gni.train.Run's optimizer and noise)."""
+    variants = {
+        "no noise": {},
+        "GradientNoise + AdamW": {"noise_impl": "separate"},
+        "NoisyAdamW": {"noise_impl": "fused"},
+        "NoisyAdamW, anticorrelated": {"noise_impl": "fused", "noise_kind": "anticorrelated"},
+        "GradientNoise, anticorrelated": {"noise_impl": "separate", "noise_kind": "anticorrelated"},
+    }
+    memory = {}
+    for name, changes in variants.items():
+        noise = {"noise_schedule": "constant", "noise_args": {"sigma0": SIGMA}} if changes else {}
+        run = Run(dataclasses.replace(config, **noise, **changes), data, device)
+        run.train_step()
+        memory[name] = state_bytes([run.optimizer, run.noise], run.model)
+    return memory
+
+
 def step_variants(config, data: TokenData, device: str) -> dict[str, Callable[[], object]]:
     noisy = dataclasses.replace(config, noise_schedule="constant", noise_args={"sigma0": SIGMA})
     return {
@@ -131,7 +178,8 @@ def step_variants(config, data: TokenData, device: str) -> dict[str, Callable[[]
 
 def measure(
     variants: dict[str, Callable[[], object]], repeats: int, warmup: int, device: str
-) -> dict[str, float]:
+) -> dict[str, list[float]]:
+    """Seconds of each call of each variant, after ``warmup`` calls, interleaved."""
     time_once = _timer(device)
     samples: dict[str, list[float]] = {name: [] for name in variants}
     for r in range(warmup + repeats):
@@ -139,7 +187,7 @@ def measure(
             seconds = time_once(fn)
             if r >= warmup:
                 samples[name].append(seconds)
-    return {name: statistics.median(s) for name, s in samples.items()}
+    return samples
 
 
 def ratios_of(t: dict[str, float]) -> dict[str, float]:
@@ -193,10 +241,17 @@ def main() -> None:
     by_threads = {}
     for n_threads in threads:
         torch.set_num_threads(n_threads)
-        t = measure(optimizer_variants(config, data, device), args.repeats, 5, device)
-        t |= measure(step_variants(config, data, device), args.step_repeats, 3, device)
+        samples = measure(optimizer_variants(config, data, device), args.repeats, 5, device)
+        samples |= measure(step_variants(config, data, device), args.step_repeats, 3, device)
+        t = {name: statistics.median(s) for name, s in samples.items()}
         ratios = ratios_of(t)
-        by_threads[n_threads] = {"median_seconds": t, "ratios": ratios}
+        by_threads[n_threads] = {
+            "median_seconds": t,
+            "min_seconds": {name: min(s) for name, s in samples.items()},
+            "max_seconds": {name: max(s) for name, s in samples.items()},
+            "samples_seconds": samples,
+            "ratios": ratios,
+        }
         print(f"{n_threads} torch thread(s):")
         for name, seconds in t.items():
             print(f"  {name:<36} {seconds * 1e3:9.3f} ms (median)")
@@ -207,6 +262,9 @@ def main() -> None:
             else:
                 print(f"  {name:<36} {value:9.3f}")
 
+    memory = state_bytes_of_variants(config, data, device)
+    for name, n_bytes in memory.items():
+        print(f"  {name:<36} {n_bytes / 2**20:9.2f} MiB kept between steps")
     report = {
         "profile": config.profile,
         "dataset": config.dataset,
@@ -221,6 +279,7 @@ def main() -> None:
         "step_repeats": args.step_repeats,
         "targets": targets,
         "by_threads": by_threads,
+        "state_bytes": memory,
     }
     out = args.out or Path(__file__).with_name(f"noise_overhead_{device.split(':')[0]}.json")
     out.write_text(json.dumps(report, indent=1) + "\n")

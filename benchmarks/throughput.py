@@ -37,7 +37,7 @@ VARIANTS = {
 
 
 def _time_steps(runs: dict, device: str, warmup: int, steps: int) -> dict:
-    """Median seconds per step of each run, timed in turn, step by step."""
+    """Seconds of each timed step of each run, timed in turn, step by step."""
     times: dict = {key: [] for key in runs}
     for step in range(warmup + steps):
         for (variant, threads), run in runs.items():
@@ -50,7 +50,7 @@ def _time_steps(runs: dict, device: str, warmup: int, steps: int) -> dict:
                 torch.cuda.synchronize()
             if step >= warmup:
                 times[(variant, threads)].append(time.perf_counter() - t0)
-    return {key: statistics.median(t) for key, t in times.items()}
+    return times
 
 
 def main() -> None:
@@ -73,7 +73,8 @@ def main() -> None:
         for variant, changes in VARIANTS.items()
         for n in threads
     }
-    median = _time_steps(runs, device, args.warmup, args.steps)
+    samples = _time_steps(runs, device, args.warmup, args.steps)
+    median = {key: statistics.median(t) for key, t in samples.items()}
 
     tokens = base.batch_size * base.block_size
     name = torch.cuda.get_device_name(device) if device.startswith("cuda") else platform.machine()
@@ -96,6 +97,8 @@ def main() -> None:
                 "variant": variant,
                 "threads": n,
                 "median_step_s": seconds,
+                "min_step_s": min(samples[(variant, n)]),
+                "max_step_s": max(samples[(variant, n)]),
                 "tokens_per_s": tokens / seconds,
             }
         )

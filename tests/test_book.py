@@ -89,6 +89,17 @@ CHAPTER_KEYS = {
         "rescaled_summary",
         "probe_minutes",
     },
+    "05_cost": {
+        "fig_optimizer_step",
+        "fig_training_step",
+        "table_throughput",
+        "table_runs",
+        "table_memory",
+        "table_scaling",
+        "step_overhead",
+        "book_minutes_two",
+        "answer",
+    },
 }
 
 
@@ -255,6 +266,11 @@ def test_bad_sharpness_parameter_fails_after_the_parameters(name, value, message
     _fails_after_the_parameters("04_sharpness", name, value, message, tmp_path)
 
 
+def test_bad_cost_parameter_fails_after_the_parameters(tmp_path):
+    message = "parameter profile='gpu' is out of range; allowed: one of smoke, cpu"
+    _fails_after_the_parameters("05_cost", "profile", "gpu", message, tmp_path)
+
+
 def _fails_after_the_parameters(notebook, name, value, message, tmp_path):
     out = tmp_path / "out.ipynb"
     with pytest.raises(papermill.PapermillExecutionError) as error:
@@ -319,6 +335,7 @@ PAGES = {  # page: figures it shows
     "book/executed/02_schedules.html": 11,
     "book/executed/03_regularizers.html": 6,
     "book/executed/04_sharpness.html": 7,
+    "book/executed/05_cost.html": 2,
     "book/reproduce.html": 0,
     "book/references.html": 0,
 }
