@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import platform
 import statistics
 import time
@@ -238,6 +239,7 @@ def main() -> None:
     )
     n_params = sum(p.numel() for p in build_model(config, data.vocab_size).parameters())
     print(f"{config.profile} profile model, {n_params:,} parameters, device {device}")
+    load_before = os.getloadavg()  # 1, 5, 15 minutes: other work on the machine
     by_threads = {}
     for n_threads in threads:
         torch.set_num_threads(n_threads)
@@ -280,6 +282,9 @@ def main() -> None:
         "targets": targets,
         "by_threads": by_threads,
         "state_bytes": memory,
+        "cpu_count": os.cpu_count(),
+        "load_average_before": list(load_before),
+        "load_average_after": list(os.getloadavg()),
     }
     out = args.out or Path(__file__).with_name(f"noise_overhead_{device.split(':')[0]}.json")
     out.write_text(json.dumps(report, indent=1) + "\n")

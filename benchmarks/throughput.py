@@ -73,6 +73,7 @@ def main() -> None:
         for variant, changes in VARIANTS.items()
         for n in threads
     }
+    load_before = os.getloadavg()  # 1, 5, 15 minutes: other work on the machine
     samples = _time_steps(runs, device, args.warmup, args.steps)
     median = {key: statistics.median(t) for key, t in samples.items()}
 
@@ -87,6 +88,8 @@ def main() -> None:
         "torch": torch.__version__,
         "cpu_count": os.cpu_count(),
         "noise": NOISE,
+        "load_average_before": list(load_before),
+        "load_average_after": list(os.getloadavg()),
         "settings": [],
         "ratios": {},
     }
