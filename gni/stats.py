@@ -328,3 +328,59 @@ def paired_table(
     table = pd.DataFrame(rows, columns=[*columns, "differences", "pairs", "excluded"])
     table.insert(len(columns), "p_holm", holm(table["p"].to_numpy(dtype=float)))
     return table
+
+
+SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
+
+
+@dataclass(frozen=True)
+class ClaimVerdict:
+    """A claim about the sign of a paired difference, judged by its corrected test.
+
+    ``word``: :data:`SUPPORTED` (significant in the claimed direction),
+    :data:`NOT_SUPPORTED` (significant the other way) or :data:`INCONCLUSIVE` (neither:
+    ``detectable`` then says how large an effect the design would have found).
+    ``number``: the difference with its CI and p-value, and for an inconclusive claim
+    the minimum detectable effect, as the claims table prints it.
+    """
+
+    word: str
+    number: str
+    detectable: float
+
+
+def claim_verdict(
+    difference: Estimate,
+    p_adjusted: float,
+    claimed_sign: int = -1,
+    unit: str = "nats/char",
+    digits: int = 3,
+    alpha: float = 0.05,
+) -> ClaimVerdict:
+    """The verdict on a claim that ``difference`` (treatment - reference) has the sign
+    ``claimed_sign`` (-1: the treatment is lower, e.g. a lower loss), from its
+    multiple-comparison-adjusted p-value (Holm) at level ``alpha``.
+
+    A claim whose test is not significant is :data:`INCONCLUSIVE`, never "no effect":
+    its ``number`` states the minimum detectable effect at 80% power
+    (:func:`minimum_detectable_effect`), "no effect larger than X could be excluded".
+    """
+    if claimed_sign not in (-1, 1):
+        raise ValueError(f"claimed_sign={claimed_sign!r}; allowed: -1 (lower) or 1 (higher)")
+    e = difference
+    interval = (
+        f"{e.mean:+.{digits}f} {unit} [{e.lo:+.{digits}f}, {e.hi:+.{digits}f}]"
+        if e.n >= 2
+        else f"{e.mean:+.{digits}f} {unit} (one pair: no interval)"
+    )
+    mde = minimum_detectable_effect(e)
+    if not math.isnan(p_adjusted) and p_adjusted < alpha and e.mean != 0:
+        word = SUPPORTED if np.sign(e.mean) == claimed_sign else NOT_SUPPORTED
+        return ClaimVerdict(word, f"{interval}, p = {p_adjusted:.3f} (Holm)", mde)
+    p_text = "n/a" if math.isnan(p_adjusted) else f"{p_adjusted:.2f}"
+    detectable = "n/a" if math.isnan(mde) else f"{mde:.{digits}f} {unit}"
+    return ClaimVerdict(
+        INCONCLUSIVE,
+        f"{interval}, p = {p_text} (Holm); effects smaller than {detectable} could be missed",
+        mde,
+    )

@@ -329,6 +329,7 @@ CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 PAGES = {  # page: figures it shows
     "book/intro.html": 0,
+    "book/claims.html": 0,
     "book/method.html": 0,
     "book/executed/00_setup.html": 0,
     "book/executed/01_reproduce.html": 3,

@@ -6,6 +6,11 @@ import pytest
 from scipy import stats
 
 from gni.stats import (
+    INCONCLUSIVE,
+    NOT_SUPPORTED,
+    SUPPORTED,
+    Estimate,
+    claim_verdict,
     curve_band,
     first_crossing,
     holm,
@@ -245,3 +250,21 @@ def test_a_corrected_level_needs_a_larger_effect_from_the_same_interval():
     assert corrected == pytest.approx((stats.t.ppf(1 - 0.05 / 8, 3) + stats.t.ppf(0.8, 3)) * se)
     assert corrected > minimum_detectable_effect(e)
     assert minimum_detectable_effect(e, alpha=0.05) == minimum_detectable_effect(e)
+
+
+def test_claim_verdicts_follow_the_adjusted_test_and_the_claimed_sign():
+    lower = Estimate(-0.05, -0.08, -0.02, 3)
+    supported = claim_verdict(lower, 0.01)
+    assert supported.word == SUPPORTED
+    assert supported.number == "-0.050 nats/char [-0.080, -0.020], p = 0.010 (Holm)"
+    assert claim_verdict(lower, 0.01, claimed_sign=1).word == NOT_SUPPORTED
+    null = claim_verdict(Estimate(-0.01, -0.04, 0.02, 3), 0.4, unit="bpc")
+    assert null.word == INCONCLUSIVE
+    assert null.detectable == pytest.approx(
+        minimum_detectable_effect(Estimate(-0.01, -0.04, 0.02, 3))
+    )
+    assert f"effects smaller than {null.detectable:.3f} bpc could be missed" in null.number
+    one = claim_verdict(Estimate(-0.2, math.nan, math.nan, 1), math.nan)
+    assert one.word == INCONCLUSIVE and "one pair: no interval" in one.number
+    with pytest.raises(ValueError, match="claimed_sign=0"):
+        claim_verdict(lower, 0.01, claimed_sign=0)
