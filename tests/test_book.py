@@ -241,34 +241,51 @@ def test_bad_parameter_fails_in_the_cell_after_the_parameters(name, value, messa
 
 
 @pytest.mark.parametrize(
-    ("name", "value", "message"),
+    ("notebook", "name", "value", "message"),
     [
-        ("tuning", "wiki:0", "parameter tuning='wiki:0' is out of range; allowed: 'name:seeds"),
-        ("transfers", "text8:text8", "parameter transfers='text8:text8' is out of range"),
-        ("learning_rates", "0.001,0.001", "parameter learning_rates='0.001,0.001' is out of"),
-        ("report_seeds", "0,5", "seed(s) [0] are both tuning and report seeds"),
+        (
+            "03_regularizers",
+            "tuning",
+            "wiki:0",
+            "parameter tuning='wiki:0' is out of range; allowed: 'name:seeds",
+        ),
+        (
+            "03_regularizers",
+            "transfers",
+            "text8:text8",
+            "parameter transfers='text8:text8' is out of range",
+        ),
+        (
+            "03_regularizers",
+            "learning_rates",
+            "0.001,0.001",
+            "parameter learning_rates='0.001,0.001' is out of",
+        ),
+        ("03_regularizers", "report_seeds", "0,5", "seed(s) [0] are both tuning and report seeds"),
+        (
+            "04_sharpness",
+            "dataset",
+            "wiki",
+            "parameter dataset='wiki' is out of range; allowed: one of",
+        ),
+        ("04_sharpness", "probe_seeds", "2", "parameter probe_seeds='2' is out of range"),
+        ("04_sharpness", "probe_seeds", "1,2", "seed(s) [1] are both tuning and report seeds"),
+        (
+            "04_sharpness",
+            "paper_gamma",
+            1.5,
+            "parameter paper_gamma=1.5 is out of range; allowed: in (0, 1]",
+        ),
+        (
+            "05_cost",
+            "profile",
+            "gpu",
+            "parameter profile='gpu' is out of range; allowed: one of smoke, cpu",
+        ),
     ],
 )
-def test_bad_regularizer_parameter_fails_after_the_parameters(name, value, message, tmp_path):
-    _fails_after_the_parameters("03_regularizers", name, value, message, tmp_path)
-
-
-@pytest.mark.parametrize(
-    ("name", "value", "message"),
-    [
-        ("dataset", "wiki", "parameter dataset='wiki' is out of range; allowed: one of"),
-        ("probe_seeds", "2", "parameter probe_seeds='2' is out of range"),
-        ("probe_seeds", "1,2", "seed(s) [1] are both tuning and report seeds"),
-        ("paper_gamma", 1.5, "parameter paper_gamma=1.5 is out of range; allowed: in (0, 1]"),
-    ],
-)
-def test_bad_sharpness_parameter_fails_after_the_parameters(name, value, message, tmp_path):
-    _fails_after_the_parameters("04_sharpness", name, value, message, tmp_path)
-
-
-def test_bad_cost_parameter_fails_after_the_parameters(tmp_path):
-    message = "parameter profile='gpu' is out of range; allowed: one of smoke, cpu"
-    _fails_after_the_parameters("05_cost", "profile", "gpu", message, tmp_path)
+def test_bad_chapter_parameter_fails_after_the_parameters(notebook, name, value, message, tmp_path):
+    _fails_after_the_parameters(notebook, name, value, message, tmp_path)
 
 
 def _fails_after_the_parameters(notebook, name, value, message, tmp_path):
