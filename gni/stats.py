@@ -356,15 +356,21 @@ def claim_verdict(
     unit: str = "nats/char",
     digits: int = 3,
     alpha: float = 0.05,
+    family_size: int = 1,
 ) -> ClaimVerdict:
     """The verdict on a claim that ``difference`` (treatment - reference) has the sign
     ``claimed_sign`` (-1: the treatment is lower, e.g. a lower loss), from its
-    multiple-comparison-adjusted p-value (Holm) at level ``alpha``.
+    multiple-comparison-adjusted p-value (Holm over ``family_size`` comparisons) at
+    level ``alpha``.
 
     A claim whose test is not significant is :data:`INCONCLUSIVE`, never "no effect":
-    its ``number`` states the minimum detectable effect at 80% power
-    (:func:`minimum_detectable_effect`), "no effect larger than X could be excluded".
+    its ``number`` states the minimum detectable effect at 80% power at the corrected
+    level ``alpha / family_size`` (:func:`minimum_detectable_effect`; Bonferroni's
+    level, the bar of Holm's first step, so that the effect is detectable whatever
+    the comparison's rank in the family).
     """
+    if family_size < 1:
+        raise ValueError(f"family_size={family_size!r}; allowed: a count of at least 1")
     if claimed_sign not in (-1, 1):
         raise ValueError(f"claimed_sign={claimed_sign!r}; allowed: -1 (lower) or 1 (higher)")
     e = difference
@@ -373,7 +379,7 @@ def claim_verdict(
         if e.n >= 2
         else f"{e.mean:+.{digits}f} {unit} (one pair: no interval)"
     )
-    mde = minimum_detectable_effect(e)
+    mde = minimum_detectable_effect(e, alpha=alpha / family_size)
     if not math.isnan(p_adjusted) and p_adjusted < alpha and e.mean != 0:
         word = SUPPORTED if np.sign(e.mean) == claimed_sign else NOT_SUPPORTED
         return ClaimVerdict(word, f"{interval}, p = {p_adjusted:.3f} (Holm)", mde)

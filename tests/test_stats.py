@@ -268,3 +268,12 @@ def test_claim_verdicts_follow_the_adjusted_test_and_the_claimed_sign():
     assert one.word == INCONCLUSIVE and "one pair: no interval" in one.number
     with pytest.raises(ValueError, match="claimed_sign=0"):
         claim_verdict(lower, 0.01, claimed_sign=0)
+
+
+def test_claim_verdicts_state_the_effect_detectable_at_the_corrected_level():
+    e = Estimate(-0.01, -0.04, 0.02, 3)
+    in_family = claim_verdict(e, 0.4, family_size=6)
+    assert in_family.detectable == pytest.approx(minimum_detectable_effect(e, alpha=0.05 / 6))
+    assert in_family.detectable > claim_verdict(e, 0.4).detectable
+    with pytest.raises(ValueError, match="family_size=0"):
+        claim_verdict(e, 0.4, family_size=0)
