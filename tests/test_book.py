@@ -299,6 +299,9 @@ def test_bad_parameter_fails_in_the_cell_after_the_parameters(name, value, messa
             "gpu",
             "parameter profile='gpu' is out of range; allowed: one of smoke, cpu",
         ),
+        ("06_claims", "profile", "gpu", "parameter profile='gpu' is out of range"),
+        # the committed chapters were executed with the cpu profile
+        ("06_claims", "profile", "smoke", "was executed with the profile 'cpu', not 'smoke'"),
     ],
 )
 def test_bad_chapter_parameter_fails_after_the_parameters(notebook, name, value, message, tmp_path):
