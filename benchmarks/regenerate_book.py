@@ -1,10 +1,10 @@
 """Regenerate the whole book from an empty results store, and time it chapter by chapter.
 
-Executes every chapter of ``_toc.yml`` in order with the ``cpu`` profile, training on a
-Dask LocalCluster of two one-thread workers (the chapters' ``executor`` and ``workers``
-parameters), then builds the HTML book, exactly as ``gni book`` does; only the timing
-and the log are added. The first start refuses a results store that already holds a
-``cpu`` run: the point is to measure the book from nothing.
+Executes every chapter of ``_toc.yml``, in the order of their numbers, with the ``cpu``
+profile, training on a Dask LocalCluster of two one-thread workers (the chapters'
+``executor`` and ``workers`` parameters), then builds the HTML book, exactly as ``gni
+book`` does; only the timing and the log are added. The first start refuses a results
+store that already holds a ``cpu`` run: the point is to measure the book from nothing.
 
 The log (JSON, rewritten atomically every ``HEARTBEAT_S`` seconds and after each
 chapter) makes the measurement survive an interruption, even a hard kill: a rerun skips
@@ -28,7 +28,7 @@ from typing import Any
 
 from gni import paths
 from gni.atomic import atomic_file
-from gni.book import build_book, chapters, execute_chapter
+from gni.book import build_book, chapters, execute_chapter, execution_order
 from gni.results import ResultsStore
 
 HEARTBEAT_S = 30.0
@@ -109,7 +109,7 @@ def main() -> None:
         },
     )
     parameters = {"profile": PROFILE, "executor": "dask", "workers": args.workers}
-    for name in chapters(root):
+    for name in execution_order(chapters(root)):
         entry = log.chapter(name)
         if entry["done"]:
             continue

@@ -2,10 +2,11 @@
 
 Chapters are the notebooks that ``_toc.yml`` lists under ``book/executed/``; each one's
 source is ``notebooks/<name>.ipynb`` (committed without outputs). ``build_book``
-executes the sources into ``book/executed/`` (each output replaces the old one only
-when its notebook ran to the end) and runs ``jupyter-book build . -W -n --keep-going``
-with notebook execution off. Notebooks take their runs from the results store, so a
-rebuild with every run cached trains nothing.
+executes the sources, in the order of their numbered names (so that a chapter can read
+what the chapters before it glued: :func:`glued_values`), into ``book/executed/``
+(each output replaces the old one only when its notebook ran to the end) and runs
+``jupyter-book build . -W -n --keep-going`` with notebook execution off. Notebooks take
+their runs from the results store, so a rebuild with every run cached trains nothing.
 
 Executed notebooks are normalised so that a rebuild with nothing changed leaves them
 byte for byte the same (no timestamps, a fixed id for papermill's injected cell, which
@@ -14,6 +15,8 @@ the book hides).
 
 from __future__ import annotations
 
+import ast
+import json
 import shutil
 import subprocess
 import sys
@@ -55,6 +58,35 @@ def chapters(root: Path) -> list[str]:
 
     visit(yaml.safe_load(toc_path.read_text()))
     return names
+
+
+def execution_order(names: Sequence[str]) -> list[str]:
+    """Chapters in the order they execute: by name, that is by number (``00_setup`` ...),
+    whatever their place in the table of contents, so that a later chapter (the claims
+    audit) reads the executed notebooks of the earlier ones, not stale copies."""
+    return sorted(names)
+
+
+def glued_values(notebook: Path) -> dict[str, Any]:
+    """What an executed notebook glued (``myst_nb.glue``): name -> value.
+
+    Values glued with ``display=False`` are read back from their ``text/plain`` form
+    (strings, numbers, lists and dicts of them, via ``ast.literal_eval``); a value
+    that is not a literal (a figure, a table) maps to its mime bundle.
+    """
+    values: dict[str, Any] = {}
+    for cell in json.loads(notebook.read_text())["cells"]:
+        for output in cell.get("outputs", []):
+            scrap = output.get("metadata", {}).get("scrapbook")
+            if not scrap:
+                continue
+            data = output.get("data", {})
+            text = data.get(scrap.get("mime_prefix", "") + "text/plain")
+            try:
+                values[scrap["name"]] = ast.literal_eval(text) if text is not None else data
+            except (ValueError, SyntaxError):
+                values[scrap["name"]] = data
+    return values
 
 
 def execute_chapter(root: Path, name: str, parameters: dict[str, Any]) -> Path:
@@ -171,7 +203,7 @@ def build_book(
         names = [n for n in names if n in only]
     if execute:
         check_book_parameters(root, names, parameters)
-        for name in names:
+        for name in execution_order(names):
             print(f"executing {name} ...", file=sys.stderr, flush=True)
             execute_chapter(root, name, parameters)
     jupyter_book = Path(sys.executable).with_name("jupyter-book")

@@ -8,6 +8,7 @@ twice their size in pixels so they stay sharp on high-density screens.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -24,6 +25,32 @@ from gni.stats import minimum_detectable_effect
 
 PANEL_INCHES = 3.4  # width of one panel; three panels fit a book page at 100 dpi
 DETECTABLE_LABEL = "± minimum detectable effect (80% power)"
+_PALETTE = sns.color_palette("colorblind")
+# One colour per method in every chapter's figures (names as the chapters label them).
+METHOD_COLORS: dict[str, Any] = {
+    "baseline": "black",
+    "GNI": _PALETTE[0],  # the paper's schedule at chapter 1's setting
+    "GNI, chapter 1": _PALETTE[0],
+    "GNI (exponential)": _PALETTE[9],  # the paper's schedule, tuned in chapter 3
+    "GNI (anticorrelated)": _PALETTE[2],  # chapter 2's best kind of noise, tuned in chapter 3
+    "GNI, chapter 2": _PALETTE[3],  # chapter 2's confirmed best setting
+    "dropout": _PALETTE[1],
+    "weight decay": _PALETTE[5],
+    "label smoothing": _PALETTE[6],
+    "paper's template": _PALETTE[4],
+}
+
+
+def method_colors(labels: Sequence[str]) -> dict[str, Any]:
+    """Each label's colour: its :data:`METHOD_COLORS` entry where it has one, else the
+    palette's colours that no method there takes, in order (so a chapter's own arms,
+    the families of chapter 2 say, differ from each other and from the book's methods)."""
+    taken = {str(c) for c in METHOD_COLORS.values()}
+    spare = itertools.cycle([c for c in _PALETTE if str(c) not in taken] + _PALETTE)
+    colors = {}
+    for label in dict.fromkeys(labels):
+        colors[label] = METHOD_COLORS[label] if label in METHOD_COLORS else next(spare)
+    return colors
 
 
 def use_style() -> None:
@@ -80,12 +107,12 @@ def curve_panels(
     """One panel per ``col`` value; per ``hue`` value the mean curve and its CI band.
 
     ``band`` has the columns of :func:`gni.stats.curve_band` (mean, lo, hi). ``colors``
-    fixes each hue's colour (so that a method keeps its colour across figures); by
-    default the palette in ``hue_order``. The legend's title is ``hue`` unless given.
+    fixes each hue's colour; by default :func:`method_colors`, so that a method keeps its
+    colour in every chapter. The legend's title is ``hue`` unless given.
     """
     cols = list(col_order or sorted(band[col].unique()))
     hues = list(hue_order or sorted(band[hue].unique()))
-    colors = colors or dict(zip(hues, sns.color_palette(n_colors=len(hues)), strict=True))
+    colors = colors or method_colors(hues)
     fig, axes = _panels(len(cols))
     for ax, value in zip(axes, cols, strict=True):
         panel = band[band[col] == value]
@@ -262,7 +289,7 @@ def scatter_grid(
     if any(len(row) != n_cols for row in panels):
         raise ValueError("every row of panels needs the same number of panels")
     hues = list(hue_order or dict.fromkeys(points[hue]))
-    colors = colors or dict(zip(hues, sns.color_palette(n_colors=len(hues)), strict=True))
+    colors = colors or method_colors(hues)
     fig, axes = plt.subplots(
         n_rows,
         n_cols,

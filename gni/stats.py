@@ -231,6 +231,52 @@ def first_crossing(x: Sequence[float], y: Sequence[float], threshold: float) -> 
     return float(x0 + (x1 - x0) * (y0 - threshold) / (y0 - y1))
 
 
+NEAR_BEST = 0.02  # the threshold's distance above the baseline's best, as a share of its drop
+
+
+def time_to_near_best(
+    curves: pd.DataFrame,
+    between: str,
+    baseline: str,
+    by: Sequence[str] = (),
+    pair_by: str = "seed",
+    fraction: float = NEAR_BEST,
+    censor_at_end: bool = False,
+) -> pd.DataFrame:
+    """Steps and seconds each run takes to reach its baseline's near-best validation loss.
+
+    Per (``by``, ``pair_by``) group of ``curves`` (columns ``iter``, ``wall_s``,
+    ``val_loss``, ``between``), the threshold is the baseline run's best validation loss
+    plus ``fraction`` of the way from its first evaluation down to it, a level the
+    baseline itself reaches; every run's steps and seconds to it come from
+    :func:`first_crossing`. A run that never gets there has NaN (left out of its pair),
+    or with ``censor_at_end`` its last step and second: a lower bound on its time, so
+    that a delay measured with it is a lower bound too. One row per run, with ``reached``
+    and ``status`` "ok" (so that :func:`paired_table` pairs the rows by ``pair_by``).
+    """
+    if not 0 <= fraction < 1:
+        raise ValueError(f"fraction={fraction!r}; allowed: 0 <= fraction < 1")
+    _require_columns(curves, [*by, pair_by, between, "iter", "wall_s", "val_loss"])
+    rows = []
+    for key, group in curves.groupby([*by, pair_by], sort=False):
+        keys = dict(zip([*by, pair_by], key if isinstance(key, tuple) else (key,), strict=True))
+        base = group[group[between] == baseline].sort_values("iter")
+        if base.empty:
+            continue
+        best, start = base["val_loss"].min(), base["val_loss"].iloc[0]
+        threshold = best + fraction * (start - best)
+        for arm, run in group.groupby(between, sort=False):
+            run = run.sort_values("iter")
+            steps = first_crossing(run["iter"], run["val_loss"], threshold)
+            seconds = first_crossing(run["wall_s"], run["val_loss"], threshold)
+            reached = not math.isnan(steps)
+            if not reached and censor_at_end:
+                steps, seconds = float(run["iter"].max()), float(run["wall_s"].max())
+            row = {**keys, between: arm, "status": "ok", "reached": reached}
+            rows.append(row | {"steps": steps, "seconds": seconds})
+    return pd.DataFrame(rows)
+
+
 def _require_columns(runs: pd.DataFrame, needed: Sequence[str]) -> None:
     missing = [c for c in needed if c not in runs.columns]
     if missing:
@@ -356,15 +402,21 @@ def claim_verdict(
     unit: str = "nats/char",
     digits: int = 3,
     alpha: float = 0.05,
+    family_size: int = 1,
 ) -> ClaimVerdict:
     """The verdict on a claim that ``difference`` (treatment - reference) has the sign
     ``claimed_sign`` (-1: the treatment is lower, e.g. a lower loss), from its
-    multiple-comparison-adjusted p-value (Holm) at level ``alpha``.
+    multiple-comparison-adjusted p-value (Holm over ``family_size`` comparisons) at
+    level ``alpha``.
 
     A claim whose test is not significant is :data:`INCONCLUSIVE`, never "no effect":
-    its ``number`` states the minimum detectable effect at 80% power
-    (:func:`minimum_detectable_effect`), "no effect larger than X could be excluded".
+    its ``number`` states the minimum detectable effect at 80% power at the corrected
+    level ``alpha / family_size`` (:func:`minimum_detectable_effect`; Bonferroni's
+    level, the bar of Holm's first step, so that the effect is detectable whatever
+    the comparison's rank in the family).
     """
+    if family_size < 1:
+        raise ValueError(f"family_size={family_size!r}; allowed: a count of at least 1")
     if claimed_sign not in (-1, 1):
         raise ValueError(f"claimed_sign={claimed_sign!r}; allowed: -1 (lower) or 1 (higher)")
     e = difference
@@ -373,7 +425,7 @@ def claim_verdict(
         if e.n >= 2
         else f"{e.mean:+.{digits}f} {unit} (one pair: no interval)"
     )
-    mde = minimum_detectable_effect(e)
+    mde = minimum_detectable_effect(e, alpha=alpha / family_size)
     if not math.isnan(p_adjusted) and p_adjusted < alpha and e.mean != 0:
         word = SUPPORTED if np.sign(e.mean) == claimed_sign else NOT_SUPPORTED
         return ClaimVerdict(word, f"{interval}, p = {p_adjusted:.3f} (Holm)", mde)

@@ -11,7 +11,8 @@ import papermill
 import pytest
 
 from gni import GniError
-from gni.book import build_book, chapters
+from gni.book import build_book, chapters, execution_order, glued_values
+from gni.claims import read_claims
 
 pytestmark = pytest.mark.smoke
 
@@ -99,7 +100,9 @@ CHAPTER_KEYS = {
         "step_overhead",
         "book_minutes_two",
         "answer",
+        "claims",
     },
+    "06_claims": {"summary", "table_claims", "n_claims"},
 }
 
 
@@ -152,9 +155,12 @@ def _glued(notebook: Path) -> dict[str, dict]:
 
 
 def test_every_chapter_is_in_the_toc():
-    assert chapters(ROOT) == list(CHAPTER_KEYS)
+    assert sorted(chapters(ROOT)) == list(CHAPTER_KEYS)
     sources = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
     assert sources == list(CHAPTER_KEYS)
+    # the claims audit comes first in the book but executes last: it reads the others
+    assert chapters(ROOT)[0] == "06_claims"
+    assert execution_order(chapters(ROOT))[-1] == "06_claims"
 
 
 def test_source_notebooks_are_committed_without_outputs():
@@ -171,6 +177,17 @@ def test_smoke_book_glues_every_value_and_figure(smoke_book: Path):
     for figure in ("fig_train", "fig_val", "fig_val_diff"):
         assert len(chapter[figure]["image/png"]) > 10_000  # displayed, not only glued
     assert chapter["n_seeds"]["application/papermill.record/text/plain"] == "2"
+
+
+def test_smoke_book_audits_the_claims_of_every_chapter(smoke_book: Path):
+    executed = smoke_book / "book" / "executed"
+    claims = read_claims(executed, [n for n in CHAPTER_KEYS if n != "06_claims"])
+    assert {"01_reproduce", "02_schedules", "03_regularizers", "05_cost"} <= set(claims["chapter"])
+    # chapter 1: the training and the validation loss on each of the three datasets
+    assert len(claims[claims["chapter"] == "01_reproduce"]) == 6
+    audit = glued_values(executed / "06_claims.ipynb")
+    assert audit["n_claims"] == len(claims)
+    assert audit["summary"].startswith(f"Of the {len(claims)} tests of the paper's claims")
 
 
 def test_a_good_build_clears_an_earlier_failure(smoke_book: Path):
@@ -282,6 +299,9 @@ def test_bad_parameter_fails_in_the_cell_after_the_parameters(name, value, messa
             "gpu",
             "parameter profile='gpu' is out of range; allowed: one of smoke, cpu",
         ),
+        ("06_claims", "profile", "gpu", "parameter profile='gpu' is out of range"),
+        # the committed chapters were executed with the cpu profile
+        ("06_claims", "profile", "smoke", "was executed with the profile 'cpu', not 'smoke'"),
     ],
 )
 def test_bad_chapter_parameter_fails_after_the_parameters(notebook, name, value, message, tmp_path):
@@ -346,7 +366,7 @@ CHROMIUM = shutil.which("chromium")
 CHROMEDRIVER = shutil.which("chromedriver")
 PAGES = {  # page: figures it shows
     "book/intro.html": 0,
-    "book/claims.html": 0,
+    "book/executed/06_claims.html": 0,
     "book/method.html": 0,
     "book/executed/00_setup.html": 0,
     "book/executed/01_reproduce.html": 3,

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from gni import plots
+from gni.plots import METHOD_COLORS, method_colors
 from gni.stats import Estimate, minimum_detectable_effect
 
 
@@ -94,3 +95,17 @@ def test_the_legend_above_names_every_panels_lines_once():
     )
     fig = plots.curve_panels(band, "loss", hue="arm", col="panel")
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["a", "b", "c"]
+
+
+def test_a_method_keeps_its_colour_and_other_arms_get_colours_of_their_own():
+    colors = method_colors(["constant, low", "baseline", "GNI", "exponential, low", "dropout"])
+    assert colors["baseline"] == METHOD_COLORS["baseline"]
+    assert colors["GNI"] == METHOD_COLORS["GNI"]
+    assert colors["dropout"] == METHOD_COLORS["dropout"]
+    others = [colors["constant, low"], colors["exponential, low"]]
+    assert others[0] != others[1]
+    assert not {str(c) for c in others} & {str(c) for c in METHOD_COLORS.values()}
+    assert method_colors(["GNI", "baseline"]) == {
+        "GNI": METHOD_COLORS["GNI"],
+        "baseline": METHOD_COLORS["baseline"],
+    }

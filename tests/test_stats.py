@@ -18,6 +18,7 @@ from gni.stats import (
     minimum_detectable_effect,
     paired_comparison,
     paired_table,
+    time_to_near_best,
 )
 
 
@@ -268,3 +269,54 @@ def test_claim_verdicts_follow_the_adjusted_test_and_the_claimed_sign():
     assert one.word == INCONCLUSIVE and "one pair: no interval" in one.number
     with pytest.raises(ValueError, match="claimed_sign=0"):
         claim_verdict(lower, 0.01, claimed_sign=0)
+
+
+def test_claim_verdicts_state_the_effect_detectable_at_the_corrected_level():
+    e = Estimate(-0.01, -0.04, 0.02, 3)
+    in_family = claim_verdict(e, 0.4, family_size=6)
+    assert in_family.detectable == pytest.approx(minimum_detectable_effect(e, alpha=0.05 / 6))
+    assert in_family.detectable > claim_verdict(e, 0.4).detectable
+    with pytest.raises(ValueError, match="family_size=0"):
+        claim_verdict(e, 0.4, family_size=0)
+
+
+def test_time_to_near_best_measures_each_run_against_its_own_seeds_baseline():
+    rows = []
+    for seed, shift in ((0, 0.0), (1, 0.5)):
+        for arm, losses in (("baseline", [4.0, 3.0, 2.0, 2.2]), ("noise", [4.0, 3.5, 2.5, 2.0])):
+            for i, loss in enumerate(losses):
+                rows.append(
+                    {
+                        "seed": seed,
+                        "method": arm,
+                        "iter": 100 * i,
+                        "wall_s": 10.0 * i,
+                        "val_loss": loss + shift,
+                    }
+                )
+    reach = time_to_near_best(pd.DataFrame(rows), "method", "baseline", fraction=0.0)
+    assert len(reach) == 4 and set(reach["status"]) == {"ok"}
+    by = reach.set_index(["seed", "method"])
+    # the threshold is the baseline's best (fraction 0): 2.0 (+ the seed's shift)
+    assert by.loc[(0, "baseline"), "steps"] == 200.0
+    assert by.loc[(1, "noise"), "steps"] == 300.0 and by.loc[(1, "noise"), "seconds"] == 30.0
+    halfway = time_to_near_best(pd.DataFrame(rows), "method", "baseline", fraction=0.5)
+    # threshold 3.0: the baseline at step 100, the noise halfway from 3.5 to 2.5
+    assert halfway.set_index(["seed", "method"]).loc[(0, "noise"), "steps"] == 150.0
+    with pytest.raises(ValueError, match="fraction=1"):
+        time_to_near_best(pd.DataFrame(rows), "method", "baseline", fraction=1)
+
+
+def test_time_to_near_best_can_count_a_run_that_never_gets_there_at_its_end():
+    rows = [
+        {"seed": 0, "method": arm, "iter": 100 * i, "wall_s": 10.0 * i, "val_loss": loss}
+        for arm, losses in (("baseline", [4.0, 3.0, 2.0]), ("noise", [4.0, 3.5, 3.0]))
+        for i, loss in enumerate(losses)
+    ]
+    left_out = time_to_near_best(pd.DataFrame(rows), "method", "baseline", fraction=0.0)
+    assert math.isnan(left_out.set_index("method").loc["noise", "steps"])
+    censored = time_to_near_best(
+        pd.DataFrame(rows), "method", "baseline", fraction=0.0, censor_at_end=True
+    ).set_index("method")
+    assert censored.loc["noise", "steps"] == 200.0 and not censored.loc["noise", "reached"]
+    assert censored.loc["baseline", "reached"]
