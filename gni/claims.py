@@ -63,17 +63,30 @@ def read_claims(executed: Path, chapters: Sequence[str]) -> pd.DataFrame:
 
 
 def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return " ".join(str(text).split())
 
 
 def markdown_table(rows: pd.DataFrame) -> str:
-    """``rows`` as a MyST table: the claim (a link to its section), the verdict in bold,
-    the measured number."""
-    lines = ["| Claim | Verdict | Measured |", "| --- | --- | --- |"]
+    """``rows`` as a MyST list-table of class ``claims-table`` (which the book's CSS
+    stacks into one block per claim on narrow screens): the claim (a link to its
+    section), the verdict in bold, the measured number."""
+    lines = [
+        ":::{list-table}",
+        ":header-rows: 1",
+        ":class: claims-table",
+        ":widths: 35 15 50",
+        "",
+        "* - Claim",
+        "  - Verdict",
+        "  - Measured",
+    ]
     for r in rows.itertuples():
-        claim = f"{{ref}}`{_cell(r.claim)} <{r.where}>`"
-        lines.append(f"| {claim} | **{r.verdict}** | {_cell(r.measured)} |")
-    return "\n".join(lines) + "\n"
+        lines += [
+            f"* - {{ref}}`{_cell(r.claim)} <{r.where}>`",
+            f"  - **{r.verdict}**",
+            f"  - {_cell(r.measured)}",
+        ]
+    return "\n".join([*lines, ":::"]) + "\n"
 
 
 def verdict_counts(rows: pd.DataFrame) -> dict[str, int]:

@@ -215,6 +215,8 @@ def forest_panels(
     ``detectable``, a grey span behind each row runs from -MDE to +MDE, the minimum
     detectable effect of that comparison at 80% power
     (:func:`gni.stats.minimum_detectable_effect`): true effects inside it could be missed.
+    Where ``effects`` has a ``family_size`` column (the comparisons Holm's correction runs
+    over), the MDE is at the corrected level 0.05 / family_size.
     """
     labels = list(order or dict.fromkeys(effects[label]))
     fig, axes = plt.subplots(
@@ -227,12 +229,15 @@ def forest_panels(
     )
     color = sns.color_palette(n_colors=1)[0]
     for ax, (measure, title) in zip(axes[0], panels, strict=True):
-        rows = effects[effects["measure"] == measure].set_index(label)["difference"]
+        panel = effects[effects["measure"] == measure].set_index(label)
+        rows = panel["difference"]
+        family = panel["family_size"] if "family_size" in panel else pd.Series(1, rows.index)
         for y, name in enumerate(labels):
             if name not in rows.index:
                 continue
             e = rows[name]
-            mde = minimum_detectable_effect(e) if detectable else math.nan
+            alpha = 0.05 / family[name]
+            mde = minimum_detectable_effect(e, alpha=alpha) if detectable else math.nan
             if not math.isnan(mde):
                 ax.plot(
                     [-mde, mde],

@@ -397,6 +397,13 @@ return {
   squash: Array.from(document.images).filter(i => i.src.endsWith('.png') && i.naturalHeight)
     .map(i => (i.width / i.height) / (i.naturalWidth / i.naturalHeight)),
   raw_roles: document.body.innerText.includes('{glue'),
+  // numbers pasted into prose and tables by glue that show in bold (outside headings)
+  bold_pastes: Array.from(document.querySelectorAll('main span.pasted-text'))
+    .filter(s => !s.closest('strong, b, th, h1, h2, h3, h4'))
+    .filter(s => parseInt(getComputedStyle(s).fontWeight) >= 600).length,
+  // the claims tables' cells: on a phone each is a block as wide as its table
+  claim_cells: Array.from(document.querySelectorAll('table.claims-table td'))
+    .map(td => getComputedStyle(td).display),
 };
 """
 
@@ -407,7 +414,8 @@ return {
 )
 def test_every_page_fits_phone_and_desktop_widths_in_headless_chromium(smoke_book: Path):
     """Each page at 1400 and 390 px: figures load with their shape, no table or page
-    overflows the window.
+    overflows the window, pasted numbers read as prose (not bold), and the claims
+    tables stack into one block per claim on a phone.
 
     Full-page screenshots are saved under _build/screenshots/ for a reader to review.
     """
@@ -458,6 +466,10 @@ def test_every_page_fits_phone_and_desktop_widths_in_headless_chromium(smoke_boo
                 assert layout["page"] <= width + 1, where
                 assert all(right <= width + 1 for right in layout["tables"]), where
                 assert not layout["raw_roles"], where
+                assert layout["bold_pastes"] == 0, where
+                stacked = {"block"} if width < 640 else {"table-cell"}
+                assert set(layout["claim_cells"]) <= stacked, where
+                assert layout["claim_cells"] or not page.endswith("06_claims.html"), where
                 height = driver.execute_script("return document.documentElement.scrollHeight")
                 driver.set_window_size(width, min(height, 16000))
                 shot = shots / f"{Path(page).stem}-{width}.png"

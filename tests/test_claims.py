@@ -72,14 +72,17 @@ def test_a_malformed_row_is_refused_with_its_notebook(tmp_path, row, message):
     assert str(path) in str(error.value)
 
 
-def test_the_table_links_each_claim_and_escapes_its_cells(tmp_path):
+def test_the_table_links_each_claim_to_its_section(tmp_path):
     _glued_notebook(
         tmp_path / "01_a.ipynb",
-        {"claims": [claim_row("GNI lowers the loss", INCONCLUSIVE, "final-numbers", "a | b")]},
+        {"claims": [claim_row("GNI lowers the loss", INCONCLUSIVE, "final-numbers", "a\n b")]},
     )
     table = markdown_table(read_claims(tmp_path, ["01_a"]))
     lines = table.splitlines()
-    assert lines[0] == "| Claim | Verdict | Measured |"
-    assert lines[2] == (
-        "| {ref}`GNI lowers the loss <final-numbers>` | **inconclusive** | a \\| b |"
-    )
+    assert lines[0] == ":::{list-table}" and ":class: claims-table" in lines
+    assert lines[-4:] == [
+        "* - {ref}`GNI lowers the loss <final-numbers>`",
+        "  - **inconclusive**",
+        "  - a b",
+        ":::",
+    ]

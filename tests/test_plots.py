@@ -44,6 +44,15 @@ def test_forest_marks_each_rows_minimum_detectable_effect():
     ]
 
 
+def test_forest_marks_the_detectable_effect_at_the_corrected_level_of_its_family():
+    effects = _effects().assign(family_size=[8, 2])
+    fig = plots.forest_panels(effects, "arm", [("loss", "loss")], detectable=True)
+    spans = _lines(fig, plots.DETECTABLE_LABEL)
+    for span, e, family in zip(spans, effects["difference"], (8, 2), strict=True):
+        mde = minimum_detectable_effect(e, alpha=0.05 / family)
+        np.testing.assert_allclose(span.get_xdata(), [-mde, mde])
+
+
 def test_forest_without_the_marker_draws_no_span():
     fig = plots.forest_panels(_effects(), "arm", [("loss", "loss")])
     assert not _lines(fig, plots.DETECTABLE_LABEL)
