@@ -114,10 +114,12 @@ def main() -> None:
         if entry["done"]:
             continue
         entry["attempts"] += 1
-        before = run_records(store)
         print(f"executing {name} ...", flush=True)
         timed(log, entry, "seconds", lambda n=name: execute_chapter(root, n, parameters))
-        entry["runs_trained"] += run_records(store) - before
+        # the store started empty and chapters run one after another: this chapter's runs
+        # are the records beyond those of the chapters before it, over all its attempts
+        earlier = sum(c["runs_trained"] for n, c in log.data["chapters"].items() if n != name)
+        entry["runs_trained"] = run_records(store) - earlier
         entry["done"] = True
         log.write()
         print(
