@@ -67,6 +67,15 @@ def execution_order(names: Sequence[str]) -> list[str]:
     return sorted(names)
 
 
+def executed_notebook(name: str) -> Path:
+    """Where chapter ``name``'s executed notebook lies for a chapter being executed: in
+    the book that runs it (``gni book`` runs each chapter in its book's ``notebooks/``,
+    so ``../book/executed/``), else in this checkout's ``book/executed/``."""
+    beside = Path.cwd().parent / EXECUTED
+    folder = beside if Path.cwd().name == "notebooks" and beside.is_dir() else None
+    return (folder or paths.home() / EXECUTED) / f"{name}.ipynb"
+
+
 def glued_values(notebook: Path) -> dict[str, Any]:
     """What an executed notebook glued (``myst_nb.glue``): name -> value.
 

@@ -11,7 +11,7 @@ import papermill
 import pytest
 
 from gni import GniError
-from gni.book import build_book, chapters, execution_order, glued_values
+from gni.book import build_book, chapters, executed_notebook, execution_order, glued_values
 from gni.claims import read_claims
 
 pytestmark = pytest.mark.smoke
@@ -477,3 +477,12 @@ def test_every_page_fits_phone_and_desktop_widths_in_headless_chromium(smoke_boo
                 assert shot.stat().st_size > 10_000
     finally:
         driver.quit()
+
+
+def test_a_chapter_reads_the_executed_notebooks_of_the_book_it_runs_in(tmp_path, monkeypatch):
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path / "notebooks")
+    # a book whose chapters have not executed yet: this checkout's
+    assert executed_notebook("02_schedules") == ROOT / "book/executed/02_schedules.ipynb"
+    (tmp_path / "book" / "executed").mkdir(parents=True)
+    assert executed_notebook("02_schedules") == tmp_path / "book/executed/02_schedules.ipynb"
