@@ -5,7 +5,7 @@ Probes one `cpu`-profile model of shakespeare_char: a baseline run's final weigh
 folder, else a freshly built model (its initial weights). On one torch thread, prints:
 
   the whole probe                gni.sharpness.probe_model, the sweep probe's settings;
-                                 target: under 2 minutes
+                                 target: under 1 minute
   one HVP, two ways              double backward vs torch.func (jvp of grad), interleaved
                                  repeats, medians; the probe uses the faster
   HVPs to the top eigenvalue(s)  eigsh (implicitly restarted Lanczos) vs power iteration
@@ -47,7 +47,7 @@ from gni.sharpness import (
 )
 from gni.train import build_model
 
-TARGET_SECONDS = 120.0  # the whole probe of one cpu-profile run, one core
+TARGET_SECONDS = 60.0  # the whole probe of one cpu-profile run, one core
 
 
 def find_run() -> RunConfig | None:

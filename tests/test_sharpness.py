@@ -19,6 +19,8 @@ from gni.model import GPT, GPTConfig
 from gni.results import ResultsStore
 from gni.sharpness import (
     HVP_METHODS,
+    PROBE_BATCH_SIZE,
+    PROBE_BATCHES,
     Objective,
     ProbeSettings,
     adaptive_sharpness,
@@ -427,7 +429,7 @@ def test_sweep_probe_writes_finite_measures_beside_each_record():
     assert probe["top_eigenvalues"] == sorted(probe["top_eigenvalues"], reverse=True)
     assert len(probe["landscape"]["loss"]) == 21 and len(probe["interpolation"]["loss"]) == 21
     assert probe["landscape"]["loss"][10] == probe["loss"] == probe["interpolation"]["loss"][-1]
-    assert probe["probe_characters"] == 2 * 32 * 32  # smoke block size 32
+    assert probe["probe_characters"] == PROBE_BATCHES * PROBE_BATCH_SIZE * 32  # smoke block 32
     assert probe["hvps"] == (
         probe["top_eigenvalues_hvps"] + probe["trace_hvps"] + probe["slq"]["hvps"]
     )
