@@ -24,6 +24,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check gni tests benchmarks
 	$(BIN)/ruff format --check gni tests benchmarks
+	$(BIN)/ruff check --select F,E9 notebooks  # the notebooks: names and syntax only
 
 clean-venv:
 	rm -rf $(VENV)
