@@ -376,6 +376,16 @@ def paired_table(
     return table
 
 
+def p_text(p: float) -> str:
+    """A p-value for prose: three decimals below 0.1, so that one just above 0.05 does not
+    print as 0.05 beside "not significant"; two above; "< 0.001" and "n/a" (NaN)."""
+    if math.isnan(p):
+        return "n/a"
+    if p < 0.001:
+        return "< 0.001"
+    return f"{p:.3f}" if p < 0.1 else f"{p:.2f}"
+
+
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
 
 
@@ -428,11 +438,11 @@ def claim_verdict(
     mde = minimum_detectable_effect(e, alpha=alpha / family_size)
     if not math.isnan(p_adjusted) and p_adjusted < alpha and e.mean != 0:
         word = SUPPORTED if np.sign(e.mean) == claimed_sign else NOT_SUPPORTED
-        return ClaimVerdict(word, f"{interval}, p = {p_adjusted:.3f} (Holm)", mde)
-    p_text = "n/a" if math.isnan(p_adjusted) else f"{p_adjusted:.2f}"
+        return ClaimVerdict(word, f"{interval}, p = {p_text(p_adjusted)} (Holm)", mde)
     detectable = "n/a" if math.isnan(mde) else f"{mde:.{digits}f} {unit}"
     return ClaimVerdict(
         INCONCLUSIVE,
-        f"{interval}, p = {p_text} (Holm); effects smaller than {detectable} could be missed",
+        f"{interval}, p = {p_text(p_adjusted)} (Holm); "
+        f"effects smaller than {detectable} could be missed",
         mde,
     )

@@ -16,6 +16,7 @@ from gni.stats import (
     holm,
     mean_ci,
     minimum_detectable_effect,
+    p_text,
     paired_comparison,
     paired_table,
     time_to_near_best,
@@ -269,6 +270,21 @@ def test_claim_verdicts_follow_the_adjusted_test_and_the_claimed_sign():
     assert one.word == INCONCLUSIVE and "one pair: no interval" in one.number
     with pytest.raises(ValueError, match="claimed_sign=0"):
         claim_verdict(lower, 0.01, claimed_sign=0)
+
+
+def test_p_values_near_the_level_keep_a_third_decimal():
+    assert [p_text(p) for p in (0.0004, 0.0123, 0.0512, 0.0999, 0.1, 0.449, 1.0)] == [
+        "< 0.001",
+        "0.012",
+        "0.051",
+        "0.100",
+        "0.10",
+        "0.45",
+        "1.00",
+    ]
+    assert p_text(math.nan) == "n/a"
+    null = claim_verdict(Estimate(-0.01, -0.04, 0.02, 3), 0.0512)
+    assert "p = 0.051 (Holm)" in null.number
 
 
 def test_claim_verdicts_state_the_effect_detectable_at_the_corrected_level():
