@@ -12,7 +12,9 @@ the chapters it marks done, executes the interrupted one again (its finished run
 in the store and are not trained again), and adds its time to the time already logged.
 The time lost to an interruption (the runs cut short) is therefore counted, not hidden.
 
-    GNI_DATA_MIRROR=... .venv/bin/python benchmarks/regenerate_book.py [--workers 2]
+    GNI_DATA_MIRROR=... .venv/bin/python benchmarks/regenerate_book.py [--workers 2] [--log PATH]
+
+The committed log is the book's own measurement; a new measurement needs a new ``--log``.
 """
 
 from __future__ import annotations
@@ -97,6 +99,11 @@ def main() -> None:
         raise SystemExit(
             f"{store.root} already holds {run_records(store)} {PROFILE} run records: "
             "regeneration starts from an empty results store (or resume with the log)"
+        )
+    if log_path.is_file() and json.loads(log_path.read_text()).get("built"):
+        raise SystemExit(
+            f"{log_path} records a finished regeneration: to measure one of your own, "
+            "empty the results store and pass --log with a new file"
         )
     log = Log(
         log_path,
