@@ -5,7 +5,7 @@ source is ``notebooks/<name>.ipynb`` (committed without outputs). ``build_book``
 executes the sources, in the order of their numbered names (so that a chapter can read
 what the chapters before it glued: :func:`glued_values`), into ``book/executed/``
 (each output replaces the old one only when its notebook ran to the end) and runs
-``jupyter-book build . -W -n --keep-going`` with notebook execution off. Notebooks take
+``jupyter-book build . --all -W -n --keep-going`` with notebook execution off. Notebooks take
 their runs from the results store, so a rebuild with every run cached trains nothing.
 
 Executed notebooks are normalised so that a rebuild with nothing changed leaves them
@@ -216,7 +216,9 @@ def build_book(
             print(f"executing {name} ...", file=sys.stderr, flush=True)
             execute_chapter(root, name, parameters)
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    command = [str(jupyter_book), "build", str(root), "-W", "-n", "--keep-going"]
+    # --all: every page is rendered again, so that a page pasting another's glue (the intro,
+    # the reproducibility page) and every sidebar never go stale in an incremental build
+    command = [str(jupyter_book), "build", str(root), "--all", "-W", "-n", "--keep-going"]
     result = subprocess.run(command, cwd=root, capture_output=True, text=True)
     if result.returncode != 0:
         sys.stderr.write(result.stdout[-6000:] + result.stderr[-6000:])
