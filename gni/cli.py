@@ -21,8 +21,8 @@ from typing import Any
 import yaml
 
 from gni import GniError, paths
-from gni.config import PROFILES, make_config, profile_config
-from gni.data import DATASETS, prepared_dir, record_manifest
+from gni.config import PROFILES, data_sizes, make_config, profile_config
+from gni.data import DATASETS, prepared_dir, record_manifests
 
 DESCRIPTION = """\
 gni: gradient noise injection for small character-level GPTs. Prepare the data,
@@ -58,13 +58,11 @@ def _parse_sets(items: Sequence[str]) -> dict[str, str]:
 
 
 def _cmd_data_prepare(args: argparse.Namespace) -> int:
-    names = list(DATASETS) if args.dataset == "all" else [args.dataset]
-    for name in names:
-        config = profile_config(name, args.profile)
-        manifest = record_manifest(name, config.data_bytes)
-        print(
-            f"{name}: prepared in {prepared_dir(name, config.data_bytes)}; described in {manifest}"
-        )
+    sizes = data_sizes(args.profile)
+    if args.dataset != "all":
+        sizes = {args.dataset: sizes[args.dataset]}
+    for (name, n_bytes), manifest in zip(sizes.items(), record_manifests(sizes), strict=True):
+        print(f"{name}: prepared in {prepared_dir(name, n_bytes)}; described in {manifest}")
     return 0
 
 

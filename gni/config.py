@@ -24,6 +24,7 @@ from gni.data import DATASETS
 from gni.schedules import SCHEDULES, make_schedule
 
 PROFILES = ("smoke", "cpu", "paper")
+PUBLISHED_PROFILE = "cpu"  # the profile of the published book (`make book`)
 OPTIMIZERS = ("adamw", "sgd")
 NOISE_PLACEMENTS = ("post_clip", "pre_clip")
 NOISE_SCALES = ("absolute", "relative")
@@ -362,6 +363,11 @@ _SMOKE: dict[str, dict[str, Any]] = {
 }
 
 _PROFILE_SETTINGS = {"smoke": _SMOKE, "cpu": _CPU, "paper": _PAPER}
+
+
+def data_sizes(profile: str) -> dict[str, int | None]:
+    """Each dataset's bytes of text that ``profile`` uses (None: the whole text)."""
+    return {name: profile_config(name, profile).data_bytes for name in DATASETS}
 
 
 def profile_config(dataset: str, profile: str, seed: int = 0) -> RunConfig:

@@ -28,7 +28,7 @@ import sys
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -395,6 +395,15 @@ def record_manifest(name: str, n_bytes: int | None = None) -> Path:
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(meta, indent=1) + "\n")
     return path
+
+
+def record_manifests(sizes: Mapping[str, int | None]) -> list[Path]:
+    """:func:`record_manifest` for each dataset name -> bytes used (None: the whole text).
+
+    Whatever rewrites the results store (a regeneration of the book from an empty store)
+    calls it, so that the store keeps the manifests the book reads without the data.
+    """
+    return [record_manifest(name, n_bytes) for name, n_bytes in sizes.items()]
 
 
 def describe(name: str, n_bytes: int | None = None) -> dict:

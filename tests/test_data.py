@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from gni import GniError
+from gni import GniError, paths
 from gni import data as gni_data
 from gni.data import (
     DATASETS,
@@ -23,13 +23,16 @@ from gni.data import (
     Dataset,
     Source,
     TokenData,
+    _manifest_path,
     describe,
     download,
     fetch,
     prepare,
     record_manifest,
+    record_manifests,
     split_sizes,
 )
+from gni.config import PUBLISHED_PROFILE, data_sizes
 from tests.conftest import files_under
 
 TEXT = b"the quick brown fox jumps over the lazy dog\n" * 500  # 22,000 bytes
@@ -196,6 +199,25 @@ def test_the_manifest_describes_the_data_without_it(tiny, tmp_path):
     shutil.rmtree(tmp_path / "data")  # no data, no mirror, no network needed
     assert describe("tiny", 5000) == meta
     assert describe("tiny", 5000)["vocab_size"] == len(set(TEXT[:5000]))
+
+
+def test_record_manifests_writes_one_per_dataset_and_size(tiny, tmp_path):
+    written = record_manifests({"tiny": 5000})
+    assert written == [tmp_path / "results" / "datasets" / "tiny-first_5000.json"]
+    shutil.rmtree(tmp_path / "results")  # a store emptied for a regeneration ...
+    assert record_manifests({"tiny": 5000}) == written  # ... gets its manifest back
+    assert describe("tiny", 5000)["splits"] == split_sizes(DATASETS["tiny"], 5000)
+
+
+def test_the_committed_store_describes_every_dataset_of_the_published_book():
+    """`make book` needs no data because these manifests are committed (issue 22)."""
+    root = Path(__file__).resolve().parents[1]
+    tracked = subprocess.run(
+        ["git", "ls-files", "results/datasets"], cwd=root, capture_output=True, text=True
+    ).stdout.split()
+    for name, n_bytes in data_sizes(PUBLISHED_PROFILE).items():
+        path = _manifest_path(name, n_bytes).relative_to(paths.results_dir())
+        assert f"results/{path.as_posix()}" in tracked, f"results/{path} is not committed"
 
 
 def test_training_data_leaves_no_manifest_behind(tiny, tmp_path):
