@@ -17,6 +17,7 @@ import torch
 
 from gni import GniError, paths
 from gni import data as gni_data
+from gni.config import PUBLISHED_PROFILE, data_sizes
 from gni.data import (
     DATASETS,
     DIGESTS,
@@ -32,7 +33,6 @@ from gni.data import (
     record_manifests,
     split_sizes,
 )
-from gni.config import PUBLISHED_PROFILE, data_sizes
 from tests.conftest import files_under
 
 TEXT = b"the quick brown fox jumps over the lazy dog\n" * 500  # 22,000 bytes
