@@ -16,7 +16,9 @@ the book hides).
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -28,11 +30,15 @@ import yaml
 
 from gni import GniError, paths
 from gni.atomic import atomic_file
+from gni.config import PUBLISHED_PROFILE
 from gni.parameters import type_error
 
 EXECUTED = "book/executed"
 FAILED = "_build/failed"
 INJECTED_CELL_ID = "injected-parameters"
+VARIANTS = "_build/variants"  # books of other profiles or parameters, one folder each
+BOOK_SOURCES = ("_config.yml", "_toc.yml", "_static", "book", "notebooks")
+EXECUTION_ONLY = frozenset({"executor", "workers"})  # where runs train, not what they are
 
 
 # --- the pipeline ---------------------------------------------------------------------
@@ -189,6 +195,150 @@ def check_book_parameters(root: Path, names: Sequence[str], parameters: dict[str
             raise GniError(message)
 
 
+# --- where the launch buttons lead ---------------------------------------------------
+
+_GITHUB_REMOTE = re.compile(
+    r"^(?:https://github\.com/|git@github\.com:|ssh://git@github\.com/)"
+    r"(?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$"
+)
+
+
+def repository_url(root: Path) -> str | None:
+    """The GitHub repository the book's buttons lead to: the git remote ``origin`` of
+    ``root`` at build time, as ``https://github.com/<owner>/<name>``; None when it has
+    none on GitHub (a fork's book then sends its readers to the fork, never elsewhere)."""
+    try:
+        remote = subprocess.run(
+            ["git", "remote", "get-url", "origin"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:  # no git
+        return None
+    match = _GITHUB_REMOTE.match(remote)
+    return f"https://github.com/{match['repo']}" if match else None
+
+
+def book_config(book: Path) -> Path:
+    """``_config.yml`` with the repository of :func:`repository_url`, written to
+    ``_build/_config.yml``: the Binder, repository and issues buttons are built from it,
+    and left out when there is none."""
+    config = yaml.safe_load((book / "_config.yml").read_text())
+    url = repository_url(book)
+    html = config.setdefault("html", {})
+    if url is None:
+        config.pop("repository", None)
+        config.pop("launch_buttons", None)
+        html.update(use_repository_button=False, use_issues_button=False)
+    else:
+        config.setdefault("repository", {})["url"] = url
+    path = book / "_build" / "_config.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as tmp:
+        tmp.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+# --- which book: the published one, or a variant ------------------------------------
+
+
+def book_parameters(profile: str | None, parameters: dict[str, Any]) -> dict[str, Any]:
+    """What the chapters compute from: the profile and every parameter but those that
+    only say where runs train (:data:`EXECUTION_ONLY`)."""
+    content = {k: v for k, v in parameters.items() if k not in EXECUTION_ONLY}
+    content["profile"] = profile or content.get("profile") or PUBLISHED_PROFILE
+    return content
+
+
+def variant_name(content: dict[str, Any]) -> str | None:
+    """None for the published book (the published profile, no other parameter); else
+    the name of the variant's folder under ``_build/variants/``: the profile, and a
+    digest of the other parameters when there are any (``smoke``, ``cpu-1f0c2a9e``)."""
+    rest = {k: v for k, v in content.items() if k != "profile"}
+    if not rest:
+        return None if content["profile"] == PUBLISHED_PROFILE else content["profile"]
+    digest = hashlib.sha256(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()
+    return f"{content['profile']}-{digest[:8]}"
+
+
+def stage_variant(root: Path, name: str) -> Path:
+    """The book's sources copied to ``_build/variants/<name>/``, a book of its own.
+
+    Its ``book/executed/`` and ``_build/`` are the variant's and survive the copy, so a
+    variant's chapters can be executed a few at a time; the sources are copied afresh.
+    """
+    stage = root / VARIANTS / name
+    (stage / EXECUTED).mkdir(parents=True, exist_ok=True)
+    kept = {stage / EXECUTED}
+    for item in BOOK_SOURCES:
+        source, target = root / item, stage / item
+        if item == "book":  # book/ less executed/: the variant's own
+            for old in target.iterdir():
+                if old not in kept:
+                    shutil.rmtree(old) if old.is_dir() else old.unlink()
+            ignore = shutil.ignore_patterns("executed")
+            shutil.copytree(source, target, ignore=ignore, dirs_exist_ok=True)
+        elif source.is_dir():
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(source, target)
+        elif source.is_file():
+            shutil.copy2(source, target)
+    (stage / EXECUTED).mkdir(parents=True, exist_ok=True)
+    return stage
+
+
+def executed_with(book: Path, name: str) -> dict[str, Any]:
+    """The parameters chapter ``name`` of ``book`` was executed with: its source's
+    defaults, updated by what papermill recorded, less :data:`EXECUTION_ONLY`."""
+    import papermill
+
+    declared = papermill.inspect_notebook(str(book / "notebooks" / f"{name}.ipynb"))
+    values = {key: ast.literal_eval(spec["default"]) for key, spec in declared.items()}
+    metadata = json.loads((book / EXECUTED / f"{name}.ipynb").read_text())["metadata"]
+    values.update(metadata.get("papermill", {}).get("parameters", {}))
+    return {k: v for k, v in values.items() if k not in EXECUTION_ONLY}
+
+
+def check_side_by_side(book: Path, names: Sequence[str], content: dict[str, Any]) -> None:
+    """GniError naming every chapter of ``book`` that is not executed, or that was
+    executed with other parameters than ``content`` (the profile included): chapters of
+    different profiles or parameters are never rendered side by side."""
+    import papermill
+
+    missing = [n for n in names if not (book / EXECUTED / f"{n}.ipynb").is_file()]
+    if missing:
+        raise GniError(
+            f"chapter(s) {', '.join(missing)} of {book} are not executed: "
+            f"run gni book{_options(content)} --only {' '.join(missing)}"
+        )
+    wrong = []
+    for name in names:
+        declared = papermill.inspect_notebook(str(book / "notebooks" / f"{name}.ipynb"))
+        expected = {
+            key: content.get(key, ast.literal_eval(spec["default"]))
+            for key, spec in declared.items()
+            if key not in EXECUTION_ONLY
+        }
+        ran = executed_with(book, name)
+        if ran != expected:
+            differ = sorted(
+                k for k in ran.keys() | expected.keys() if ran.get(k) != expected.get(k)
+            )
+            shown = ", ".join(f"{k}={ran.get(k)!r}" for k in differ)
+            wrong.append(f"{name} ({shown})")
+    if wrong:
+        raise GniError(
+            f"{book / EXECUTED} holds chapters executed with other parameters than this "
+            f"book's ({_options(content).strip() or 'the defaults'}): {'; '.join(wrong)}. "
+            "Chapters of different profiles or parameters are not rendered side by side: "
+            f"execute them again (gni book{_options(content)} --only ...)"
+        )
+
+
+def _options(content: dict[str, Any]) -> str:
+    """``content`` as gni book's options."""
+    rest = "".join(f" -p {k}={v}" for k, v in content.items() if k != "profile")
+    return f" --profile {content['profile']}{rest}"
+
+
 def build_book(
     root: Path | None = None,
     profile: str | None = None,
@@ -198,31 +348,56 @@ def build_book(
 ) -> Path:
     """Execute the chapters (all, or ``only`` those) and build the HTML book.
 
-    Returns the path of ``_build/html/index.html``.
+    The published book (the published profile, no parameter but those of
+    :data:`EXECUTION_ONLY`) executes into ``book/executed/`` and renders to
+    ``_build/html``; any other profile or parameters make a variant, executed and
+    rendered in a copy of the sources under ``_build/variants/<name>/``
+    (:func:`variant_name`), so that it never touches the published book. A variant's
+    HTML is built once all its chapters are executed. Chapters executed with other
+    parameters than the build's are refused (:func:`check_side_by_side`).
+
+    Returns the path of the book's ``_build/html/index.html``, or, for a variant not yet
+    complete, its folder of executed chapters.
     """
     root = (root or paths.home()).resolve()
     names = chapters(root)
     parameters = dict(parameters or {})
     if profile is not None:
         parameters["profile"] = profile
+    selected = names
     if only:
         unknown = sorted(set(only) - set(names))
         if unknown:
             raise GniError(f"--only {unknown}: not chapters of _toc.yml ({', '.join(names)})")
-        names = [n for n in names if n in only]
+        selected = [n for n in names if n in only]
     if execute:
-        check_book_parameters(root, names, parameters)
-        for name in execution_order(names):
+        check_book_parameters(root, selected, parameters)
+    content = book_parameters(profile, parameters)
+    variant = variant_name(content)
+    book = root if variant is None else stage_variant(root, variant)
+    if execute:
+        for name in execution_order(selected):
             print(f"executing {name} ...", file=sys.stderr, flush=True)
-            execute_chapter(root, name, parameters)
+            execute_chapter(book, name, parameters)
+    if variant is not None:
+        missing = [n for n in names if not (book / EXECUTED / f"{n}.ipynb").is_file()]
+        if missing:
+            print(
+                f"executed chapters of the {variant} variant: {book / EXECUTED}; its HTML is "
+                f"built once the others are executed too ({', '.join(missing)})",
+                file=sys.stderr,
+            )
+            return book / EXECUTED
+    check_side_by_side(book, names, content)
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     # --all: every page is rendered again, so that a page pasting another's glue (the intro,
     # the reproducibility page) and every sidebar never go stale in an incremental build
-    command = [str(jupyter_book), "build", str(root), "--all", "-W", "-n", "--keep-going"]
-    result = subprocess.run(command, cwd=root, capture_output=True, text=True)
+    command = [str(jupyter_book), "build", str(book), "--all", "-W", "-n", "--keep-going"]
+    command += ["--config", str(book_config(book))]
+    result = subprocess.run(command, cwd=book, capture_output=True, text=True)
     if result.returncode != 0:
         sys.stderr.write(result.stdout[-6000:] + result.stderr[-6000:])
         raise GniError(f"jupyter-book build failed (exit {result.returncode}); see above")
-    index = root / "_build" / "html" / "index.html"
+    index = book / "_build" / "html" / "index.html"
     print(f"book built: {index}", file=sys.stderr)
     return index

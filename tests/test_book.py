@@ -3,6 +3,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,7 +12,17 @@ import papermill
 import pytest
 
 from gni import GniError
-from gni.book import build_book, chapters, executed_notebook, execution_order, glued_values
+from gni.book import (
+    VARIANTS,
+    book_parameters,
+    build_book,
+    chapters,
+    executed_notebook,
+    execution_order,
+    glued_values,
+    repository_url,
+    variant_name,
+)
 from gni.claims import read_claims
 
 pytestmark = pytest.mark.smoke
@@ -106,12 +117,14 @@ CHAPTER_KEYS = {
 }
 
 
-def _copy_book(destination: Path) -> Path:
+def _copy_book(destination: Path, executed: bool = False) -> Path:
+    """The book's sources in ``destination``, with the published executed chapters or not."""
     destination.mkdir()
     for name in ("_config.yml", "_toc.yml", ".gitignore", "_static", "notebooks"):
         source = ROOT / name
         (shutil.copytree if source.is_dir() else shutil.copy)(source, destination / name)
-    shutil.copytree(ROOT / "book", destination / "book", ignore=shutil.ignore_patterns("executed"))
+    ignore = None if executed else shutil.ignore_patterns("executed")
+    shutil.copytree(ROOT / "book", destination / "book", ignore=ignore)
     return destination
 
 
@@ -120,18 +133,32 @@ def _git(root: Path, *args: str) -> str:
     return subprocess.run(command, cwd=root, check=True, capture_output=True, text=True).stdout
 
 
+SMOKE = {"profile": "smoke", "n_seeds": 2}
+FORK = "https://github.com/reader/gni-fork"
+PUBLISHED_HTML = "<html>the published book</html>"
+
+
 @pytest.fixture(scope="module")
 def smoke_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The whole book built with the smoke profile, in a copy of the sources.
+    """The whole book built with the smoke profile, from a copy of the sources; returns
+    the variant's own book (under ``_build/variants/``).
 
-    As a user would run it: the results store is the copy's own results/, the data
-    folder starts empty, and GNI_DATA_MIRROR is a path relative to the directory
-    where it is set (chapters then run in notebooks/). A failed chapter's copy from an
-    earlier build lies in _build/failed/.
+    As a user would run it: the copy is a git checkout holding the published chapters and
+    a published HTML page, the results store is the copy's own results/, the data folder
+    starts empty, and GNI_DATA_MIRROR is a path relative to the directory where it is set
+    (chapters then run in notebooks/). A failed chapter's copy from an earlier build of
+    the variant lies in its _build/failed/.
     """
     tmp = tmp_path_factory.mktemp("book")
-    root = _copy_book(tmp / "src")
-    stale = root / "_build" / "failed" / "01_reproduce.ipynb"
+    root = _copy_book(tmp / "src", executed=True)
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "the published book")
+    _git(root, "remote", "add", "origin", FORK + ".git")  # a reader's fork
+    (root / "_build" / "html").mkdir(parents=True)
+    (root / "_build" / "html" / "index.html").write_text(PUBLISHED_HTML)
+    variant = root / VARIANTS / variant_name(book_parameters("smoke", SMOKE))
+    stale = variant / "_build" / "failed" / "01_reproduce.ipynb"
     stale.parent.mkdir(parents=True)
     stale.write_text("an earlier failure")
     mirror = Path(os.environ["GNI_DATA_MIRROR"]).resolve()
@@ -141,8 +168,9 @@ def smoke_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
         mp.setenv("GNI_DATA_DIR", "data")
         mp.setenv("GNI_RESULTS_DIR", "src/results")
         mp.setenv("GNI_CHECKPOINT_DIR", "checkpoints")
-        build_book(root, profile="smoke", parameters={"n_seeds": 2})
-    return root
+        index = build_book(root, profile="smoke", parameters={"n_seeds": 2})
+    assert index == variant / "_build" / "html" / "index.html"
+    return variant
 
 
 def _glued(notebook: Path) -> dict[str, dict]:
@@ -196,8 +224,19 @@ def test_a_good_build_clears_an_earlier_failure(smoke_book: Path):
 
 
 def test_the_data_came_through_the_relative_mirror(smoke_book: Path):
+    data = smoke_book.parents[3] / "data"
     for name in ("shakespeare_char", "enwik8", "text8"):  # read from inside notebooks/
-        assert (smoke_book.parent / "data" / name / "prepared").is_dir(), name
+        assert (data / name / "prepared").is_dir(), name
+
+
+def test_a_smoke_build_leaves_the_published_book_alone(smoke_book: Path):
+    """Issue 22: the quick look never overwrites book/executed/ or _build/html."""
+    root = smoke_book.parents[2]
+    assert _git(root, "status", "--porcelain", "--untracked-files=all") == ""
+    assert (root / "_build" / "html" / "index.html").read_text() == PUBLISHED_HTML
+    for name in CHAPTER_KEYS:  # the variant's chapters ran with its parameters
+        ran = json.loads((smoke_book / "book" / "executed" / f"{name}.ipynb").read_text())
+        assert ran["metadata"]["papermill"]["output_path"] == f"book/executed/{name}.ipynb"
 
 
 def test_executed_chapters_show_figures_and_tables_outside_the_book(smoke_book: Path):
@@ -217,21 +256,47 @@ def test_executed_chapters_show_figures_and_tables_outside_the_book(smoke_book: 
         assert f'id="T_{table}"' in html, table
 
 
-def test_a_rebuild_leaves_git_status_clean(smoke_book: Path, tmp_path: Path):
-    """Executed notebooks do not change when nothing changed; smoke runs stay untracked."""
-    root = tmp_path / "src"
-    shutil.copytree(smoke_book, root, ignore=shutil.ignore_patterns("_build"))
-    _git(root, "init", "-q")
-    status = _git(root, "status", "--porcelain", "--untracked-files=all")
-    assert "-smoke-" not in status and "results/" not in status
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "first build")
+def test_a_rebuild_leaves_the_executed_chapters_byte_for_byte(smoke_book: Path):
+    """Executed notebooks do not change when nothing changed (no timestamps, fixed ids)."""
+    executed = smoke_book / "book" / "executed"
+    before = {p.name: p.read_bytes() for p in executed.glob("*.ipynb")}
+    tmp = smoke_book.parents[3]
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GNI_DATA_DIR", str(smoke_book.parent / "data"))
-        mp.setenv("GNI_RESULTS_DIR", str(root / "results"))
-        mp.setenv("GNI_CHECKPOINT_DIR", str(smoke_book.parent / "checkpoints"))
-        build_book(root, profile="smoke", parameters={"n_seeds": 2})
-    assert _git(root, "status", "--porcelain", "--untracked-files=all") == ""
+        mp.setenv("GNI_DATA_DIR", str(tmp / "data"))
+        mp.setenv("GNI_RESULTS_DIR", str(tmp / "src" / "results"))
+        mp.setenv("GNI_CHECKPOINT_DIR", str(tmp / "checkpoints"))
+        build_book(smoke_book.parents[2], profile="smoke", parameters={"n_seeds": 2})
+    assert {p.name: p.read_bytes() for p in executed.glob("*.ipynb")} == before
+
+
+def test_every_launch_link_leads_to_the_books_own_repository(smoke_book: Path):
+    """Issue 22: the Binder, repository and issues buttons come from the git remote."""
+    assert repository_url(smoke_book) == FORK
+    links = set()
+    for page in (smoke_book / "_build" / "html").rglob("*.html"):
+        links |= set(
+            re.findall(r'href="([^"]*(?:github\.com|mybinder\.org)[^"]*)"', page.read_text())
+        )
+    binder = [link for link in links if "mybinder.org" in link]
+    assert binder and any(link.startswith(FORK + "/issues/new") for link in links)
+    for link in links:
+        assert link.startswith((FORK, "https://mybinder.org/v2/gh/reader/gni-fork/main?")), link
+
+
+@pytest.mark.parametrize(
+    ("remote", "url"),
+    [
+        ("https://github.com/a/b.git", "https://github.com/a/b"),
+        ("git@github.com:a/b.git", "https://github.com/a/b"),
+        ("ssh://git@github.com/a/b", "https://github.com/a/b"),
+        ("/srv/git/gni", None),  # a local clone: no button leads anywhere
+        ("https://gitlab.com/a/b.git", None),
+    ],
+)
+def test_the_repository_is_the_git_remote_on_github(remote, url, tmp_path):
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "remote", "add", "origin", remote)
+    assert repository_url(tmp_path) == url
 
 
 def test_smoke_book_renders_every_page(smoke_book: Path):
@@ -335,8 +400,9 @@ def _fails_after_the_parameters(notebook, name, value, message, tmp_path):
 
 def test_failing_chapter_stops_the_build_and_keeps_the_old_output(tmp_path, monkeypatch):
     root = _copy_book(tmp_path / "src")
-    executed = root / "book" / "executed"
-    executed.mkdir()
+    variant = root / VARIANTS / variant_name({"profile": "smoke", "n_seeds": 1})
+    executed = variant / "book" / "executed"
+    executed.mkdir(parents=True)
     (executed / "01_reproduce.ipynb").write_text("previous output")
     with pytest.raises(
         GniError,
@@ -345,8 +411,35 @@ def test_failing_chapter_stops_the_build_and_keeps_the_old_output(tmp_path, monk
     ):
         build_book(root, profile="smoke", parameters={"n_seeds": 1}, only=["01_reproduce"])
     assert (executed / "01_reproduce.ipynb").read_text() == "previous output"
-    assert (root / "_build" / "failed" / "01_reproduce.ipynb").is_file()
+    assert (variant / "_build" / "failed" / "01_reproduce.ipynb").is_file()
     assert sorted(p.name for p in executed.iterdir()) == ["01_reproduce.ipynb"]
+    assert not (root / "book" / "executed").exists()  # the published book: untouched
+
+
+def test_the_published_book_and_its_variants_are_named_by_their_parameters():
+    assert book_parameters(None, {"executor": "dask", "workers": 2}) == {"profile": "cpu"}
+    assert variant_name(book_parameters("cpu", {"workers": 2})) is None  # the published book
+    assert variant_name(book_parameters("smoke", {})) == "smoke"
+    own = variant_name(book_parameters("cpu", {"n_seeds": 5}))
+    assert own.startswith("cpu-") and own != variant_name(book_parameters("cpu", {"n_seeds": 6}))
+    assert own == variant_name(book_parameters("cpu", {"n_seeds": 5, "executor": "dask"}))
+
+
+def test_chapters_of_different_profiles_are_not_rendered_side_by_side(tmp_path):
+    root = _copy_book(tmp_path / "src", executed=True)
+    chapter = root / "book" / "executed" / "01_reproduce.ipynb"
+    notebook = json.loads(chapter.read_text())
+    notebook["metadata"]["papermill"]["parameters"] |= {"profile": "smoke", "n_seeds": 2}
+    chapter.write_text(json.dumps(notebook))
+    with pytest.raises(GniError) as error:
+        build_book(root, execute=False)
+    message = str(error.value)
+    assert "01_reproduce (n_seeds=2, profile='smoke')" in message
+    assert "02_schedules" not in message and "not rendered side by side" in message
+    assert not (root / "_build" / "html").exists()
+    (root / "book" / "executed" / "05_cost.ipynb").unlink()
+    with pytest.raises(GniError, match=r"chapter\(s\) 05_cost of .* are not executed"):
+        build_book(root, execute=False)
 
 
 def test_unknown_book_parameter_is_rejected(tmp_path):
