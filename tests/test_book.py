@@ -135,6 +135,7 @@ def _git(root: Path, *args: str) -> str:
 
 SMOKE = {"profile": "smoke", "n_seeds": 2}
 FORK = "https://github.com/reader/gni-fork"
+LAUNCH_LINK = r'href="([^"]*(?:github\.com|mybinder\.org)[^"]*)"'
 PUBLISHED_HTML = "<html>the published book</html>"
 
 
