@@ -65,6 +65,7 @@ from tqdm import tqdm
 from gni import GniError
 from gni.atomic import atomic_file
 from gni.config import FIELDS, RunConfig, make_config
+from gni.data import prepare
 from gni.results import ResultsStore, config_columns, load_runs
 
 EXECUTORS = ("local", "dask")
@@ -572,6 +573,7 @@ def run(
     if missing or unprobed:
         store.check_writable()  # before any training, not after
     tasks = missing + unprobed
+    prepare_data(tasks)
     show = progress if progress is not None else bool(tasks) and sys.stderr.isatty()
     outcomes: list[dict[str, Any]] = []
     with tqdm(total=len(tasks), disable=not show, desc="runs", unit="run") as bar:
@@ -583,6 +585,16 @@ def run(
     trained = {o["run_id"] for o in outcomes if o["status"] != "failed" and not o["reused"]}
     probe_errors = {o["run_id"]: o["probe_error"] for o in outcomes if o.get("probe_error")}
     return _table(points, store, errors, trained, probe_errors)
+
+
+def prepare_data(configs: Sequence[dict[str, Any]]) -> None:
+    """Prepare, here and once, each dataset the runs ``configs`` read.
+
+    Data that is not at hand is then one GniError that names the fix, raised before any
+    run starts, instead of the same error once per run (a retry cannot help there).
+    """
+    for name, n_bytes in sorted({(c["dataset"], c["data_bytes"]) for c in configs}, key=str):
+        prepare(name, n_bytes)
 
 
 def _table(

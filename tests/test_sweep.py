@@ -42,6 +42,21 @@ GRID = {
 }
 
 
+def test_data_not_at_hand_is_one_error_before_any_run(tmp_path, monkeypatch):
+    """Issue 22: one message that names the fix, not one failed run per config."""
+    monkeypatch.delenv("GNI_DATA_MIRROR")
+    monkeypatch.setenv("GNI_DATA_DIR", str(tmp_path / "no-data"))
+    for variable in ("http_proxy", "https_proxy"):  # the dataset hosts: unreachable
+        monkeypatch.setenv(variable, "http://127.0.0.1:9")
+    store = ResultsStore(tmp_path / "results")
+    with pytest.raises(GniError) as error:
+        run(GRID, store=store)
+    message = str(error.value)
+    assert message.startswith("dataset shakespeare_char: the first")
+    assert "Fix: set GNI_DATA_MIRROR" in message and message.count("dataset ") == 1
+    assert files_under(tmp_path / "results") == []
+
+
 def test_expand_is_the_product_of_axes_and_seeds():
     grid = {
         **GRID,
