@@ -31,6 +31,7 @@ import yaml
 from gni import GniError, paths
 from gni.atomic import atomic_file
 from gni.config import PUBLISHED_PROFILE
+from gni.glue import glued_data, paste_glue
 from gni.parameters import type_error
 
 EXECUTED = "book/executed"
@@ -90,17 +91,12 @@ def glued_values(notebook: Path) -> dict[str, Any]:
     that is not a literal (a figure, a table) maps to its mime bundle.
     """
     values: dict[str, Any] = {}
-    for cell in json.loads(notebook.read_text())["cells"]:
-        for output in cell.get("outputs", []):
-            scrap = output.get("metadata", {}).get("scrapbook")
-            if not scrap:
-                continue
-            data = output.get("data", {})
-            text = data.get(scrap.get("mime_prefix", "") + "text/plain")
-            try:
-                values[scrap["name"]] = ast.literal_eval(text) if text is not None else data
-            except (ValueError, SyntaxError):
-                values[scrap["name"]] = data
+    for name, data in glued_data(notebook).items():
+        text = data.get("text/plain")
+        try:
+            values[name] = ast.literal_eval(text) if text is not None else data
+        except (ValueError, SyntaxError):
+            values[name] = data
     return values
 
 
@@ -138,19 +134,23 @@ def execute_chapter(root: Path, name: str, parameters: dict[str, Any]) -> Path:
                 f"notebook {source.name} failed in cell {e.exec_count}: {e.ename}: "
                 f"{e.evalue} (the executed notebook is {failed})"
             ) from None
-        normalise(tmp, source.relative_to(root), target.relative_to(root))
+        normalise(tmp, source.relative_to(root), target.relative_to(root), target.parent)
     failed.unlink(missing_ok=True)
     if failed.parent.is_dir() and not any(failed.parent.iterdir()):
         failed.parent.rmdir()
     return target
 
 
-def normalise(notebook: Path, source: Path, target: Path) -> None:
-    """Make an executed notebook depend only on its inputs, not on when or where it ran.
+def normalise(notebook: Path, source: Path, target: Path, executed: Path) -> None:
+    """Make an executed notebook depend only on its inputs, not on when or where it ran,
+    and readable outside the book.
 
     Records repository-relative paths, drops papermill's and the kernel's timestamps,
     gives papermill's injected-parameters cell a fixed id and hides it from the book
-    (the parameters cell above it shows the defaults; the chapter states what it ran with).
+    (the parameters cell above it shows the defaults; the chapter states what it ran with),
+    and pastes what the chapter glued into its prose (:func:`gni.glue.paste_glue`; other
+    chapters' values are read from ``executed``), so that JupyterLab, Binder and nbconvert
+    show its findings.
     """
     import nbformat
 
@@ -167,6 +167,7 @@ def normalise(notebook: Path, source: Path, target: Path) -> None:
             cell.id = INJECTED_CELL_ID
             if "remove-cell" not in tags:
                 tags.append("remove-cell")
+    paste_glue(nb, executed)
     nbformat.write(nb, notebook)
 
 
