@@ -31,7 +31,7 @@ import yaml
 from gni import GniError, paths
 from gni.atomic import atomic_file
 from gni.config import PUBLISHED_PROFILE
-from gni.glue import glued_data, paste_glue
+from gni.glue import carry_alt_texts, glued_data, paste_glue
 from gni.parameters import type_error
 
 EXECUTED = "book/executed"
@@ -148,9 +148,9 @@ def normalise(notebook: Path, source: Path, target: Path, executed: Path) -> Non
     Records repository-relative paths, drops papermill's and the kernel's timestamps,
     gives papermill's injected-parameters cell a fixed id and hides it from the book
     (the parameters cell above it shows the defaults; the chapter states what it ran with),
-    and pastes what the chapter glued into its prose (:func:`gni.glue.paste_glue`; other
+    pastes what the chapter glued into its prose (:func:`gni.glue.paste_glue`; other
     chapters' values are read from ``executed``), so that JupyterLab, Binder and nbconvert
-    show its findings.
+    show its findings, and gives each figure its alt text (:func:`gni.glue.carry_alt_texts`).
     """
     import nbformat
 
@@ -168,6 +168,7 @@ def normalise(notebook: Path, source: Path, target: Path, executed: Path) -> Non
             if "remove-cell" not in tags:
                 tags.append("remove-cell")
     paste_glue(nb, executed)
+    carry_alt_texts(nb)
     nbformat.write(nb, notebook)
 
 

@@ -11,6 +11,7 @@ directives: in Jupyter they are the cells' own outputs.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from pathlib import Path
@@ -18,12 +19,16 @@ from typing import Any
 
 from gni import GniError
 
-__all__ = ["glued_data", "paste_glue"]
+__all__ = ["carry_alt_texts", "glued_data", "paste_glue"]
 
 # {glue:text}`[path::]key[:format]` and {glue:md}`[path::]key[:format]`
 _ROLE = re.compile(r"\{glue:(text|md)\}`([^`]+)`")
 # ```{glue:md} [path::]key   (options, such as :format: myst, on the lines after)
 _DIRECTIVE = re.compile(r"^(`{3,})\{glue:md\}[ \t]+(\S+)[ \t]*\n((?::[^\n]*\n)*)\1[ \t]*$", re.M)
+# ```{glue:figure} name  ... :alt: text  (the alt text of a figure glued as HTML)
+_FIGURE_ALT = re.compile(
+    r"^`{3,}\{glue:figure\}[ \t]+(\S+)[ \t]*\n(?::[^\n]*\n)*?:alt:[ \t]*(.+)$", re.M
+)
 # characters that Markdown would read as markup; pasted plain text escapes them
 _MARKUP = re.compile(r"([\\`*_{}\[\]<>#|$~])")
 # what would start a list when pasted at the start of a line: "1." "1)" "- " "+ "
@@ -110,9 +115,7 @@ def _join_wrapped_roles(markdown: str) -> str:
     joined = [lines[0]]
     for line in lines[1:]:
         before = joined[-1].strip()
-        if line.lstrip().startswith("{glue:text}") and before and not before.startswith(
-            _NOT_PROSE
-        ):
+        if line.lstrip().startswith("{glue:text}") and before and not before.startswith(_NOT_PROSE):
             joined[-1] = joined[-1].rstrip() + " " + line.lstrip()
         else:
             joined.append(line)
@@ -127,3 +130,22 @@ def paste_glue(notebook: Any, folder: Path) -> None:
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
             cell.source = paste_markdown(cell.source, glue)
+
+
+def carry_alt_texts(notebook: Any) -> None:
+    """Write each ``{glue:figure}`` directive's ``:alt:`` into the ``alt`` attribute of
+    the figure's glued HTML (a :class:`gni.plots.ResponsiveFigure`), which myst-nb pastes
+    as it is: the alt text stays in the prose, where the caption is."""
+    alts = {}
+    for cell in notebook.cells:
+        if cell.cell_type == "markdown":
+            alts.update({m.group(1): m.group(2).strip() for m in _FIGURE_ALT.finditer(cell.source)})
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            scrap = output.get("metadata", {}).get("scrapbook")
+            if not scrap or scrap["name"] not in alts:
+                continue
+            key = scrap.get("mime_prefix", "") + "text/html"
+            if key in output.get("data", {}):
+                alt = html.escape(alts[scrap["name"]])
+                output["data"][key] = output["data"][key].replace('alt=""', f'alt="{alt}"', 1)

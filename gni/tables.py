@@ -1,15 +1,19 @@
 """Tables of the book: one HTML look for every table, readable in the book and in Jupyter.
 
 Numbers are right-aligned in tabular figures with thousands separators and never wrap;
-text wraps only between words; a table wider than the page scrolls inside its own box
-instead of overflowing it. The table's id is fixed, so re-executing a chapter gives the
-same HTML.
+a column of decimals shows them all with the same number of decimals; text wraps only
+between words; a table wider than the text column may take the page's full width
+(``full-width``, on wide pages), and one wider still scrolls inside its own box, which
+shows that it does (``gni.css``). The table's id is fixed, so re-executing a chapter
+gives the same HTML.
 """
 
 from __future__ import annotations
 
 import html
+import math
 import re
+from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Any
 
@@ -33,6 +37,21 @@ def format_value(value: Any) -> str:
     return f"{float(value):,.4g}" if abs(float(value)) >= 1000 else f"{float(value):.4g}"
 
 
+def column_decimals(values: Sequence[Any]) -> int | None:
+    """The decimals that show a column of non-integer numbers alike: enough for 4
+    significant digits of its largest magnitude (at least 0, at most 4). None when the
+    column holds anything else (integers, text), whose values are formatted one by one."""
+    reals = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not reals or not all(
+        isinstance(v, Real) and not isinstance(v, Integral | bool) for v in reals
+    ):
+        return None
+    largest = max(abs(float(v)) for v in reals)
+    if largest == 0 or not math.isfinite(largest):
+        return None
+    return min(4, max(0, 3 - math.floor(math.log10(largest))))
+
+
 def _align(text: str) -> str:
     if _NUMERIC.match(text):
         return "text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap;"
@@ -43,8 +62,13 @@ def html_table(frame: pd.DataFrame, table_id: str, raw_html: tuple[str, ...] = (
     """``frame`` as the book's HTML table. Cells are escaped except in ``raw_html`` columns."""
     shown = frame.copy()
     for column in shown.columns:
+        decimals = column_decimals(list(shown[column]))
         if column in raw_html:
             shown[column] = shown[column].astype(str)
+        elif decimals is not None:
+            shown[column] = [
+                "" if v is None or v != v else f"{float(v):,.{decimals}f}" for v in shown[column]
+            ]
         else:
             shown[column] = [html.escape(format_value(v)) for v in shown[column]]
     styler = (
@@ -59,7 +83,7 @@ def html_table(frame: pd.DataFrame, table_id: str, raw_html: tuple[str, ...] = (
         )
     )
     return HTML(
-        '<div class="gni-table" style="overflow-x: auto; max-width: 100%; margin-bottom: 1em;">'
+        '<div class="gni-table full-width" style="overflow-x: auto; margin-bottom: 1em;">'
         f"{styler.to_html()}</div>"
     )
 

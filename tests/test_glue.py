@@ -9,7 +9,7 @@ import pytest
 
 from gni import GniError
 from gni.claims import read_claims, verdict_counts
-from gni.glue import glued_data, paste_glue
+from gni.glue import carry_alt_texts, glued_data, paste_glue
 
 PREFIX = "application/papermill.record/"
 
@@ -75,6 +75,18 @@ def test_figures_and_tables_stay_directives(tmp_path):
     nb = _notebook(markdown, [])
     paste_glue(nb, tmp_path)
     assert nb.cells[0].source == markdown
+
+
+def test_a_figure_glued_as_html_gets_the_alt_text_of_its_directive():
+    markdown = (
+        '```{glue:figure} fig_val\n:name: fig-val\n:alt: Loss "curves" & bands\n\nCaption.\n```'
+    )
+    figure = {"text/html": '<picture><img src="data:..." alt="" width="5"></picture>'}
+    nb = _notebook(markdown, [_glued("fig_val", figure, prefix=""), _glued("other", figure)])
+    carry_alt_texts(nb)
+    pasted = nb.cells[1].outputs[0]["data"]["text/html"]
+    assert 'alt="Loss &quot;curves&quot; &amp; bands"' in pasted
+    assert 'alt=""' in nb.cells[1].outputs[1]["data"][PREFIX + "text/html"]  # no directive
 
 
 def test_a_reference_to_nothing_glued_names_it(tmp_path):

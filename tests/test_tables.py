@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from gni.tables import digest_html, format_value, html_table, link_html
+from gni.tables import column_decimals, digest_html, format_value, html_table, link_html
 
 
 def test_values_are_formatted_for_reading():
@@ -31,3 +31,12 @@ def test_raw_html_columns_and_short_digests():
     html = html_table(frame, "t2", raw_html=("sha256", "url")).data
     assert f'title="{digest}"' in html and ">86c4e6aa9db7…</code>" in html
     assert '<a href="http://h/d/x.zip" title="http://h/d/x.zip">x.zip</a>' in html
+
+
+def test_a_column_of_decimals_shows_the_same_number_of_decimals():
+    assert column_decimals([2.34567, 0.0123, float("nan")]) == 3  # 4 digits of 2.346
+    assert column_decimals([1234.5, 3.2]) == 0 and column_decimals([0.000123]) == 4
+    assert column_decimals([1, 2]) is None and column_decimals(["a", 0.5]) is None
+    frame = pd.DataFrame({"loss": [2.34567, 0.0123, float("nan")], "n": [1, 20, 300]})
+    html = html_table(frame, "t3").data
+    assert ">2.346<" in html and ">0.012<" in html and ">300<" in html
