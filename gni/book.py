@@ -16,8 +16,10 @@ the book hides).
 from __future__ import annotations
 
 import ast
+import concurrent.futures
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -72,6 +74,47 @@ def execution_order(names: Sequence[str]) -> list[str]:
     whatever their place in the table of contents, so that a later chapter (the claims
     audit) reads the executed notebooks of the earlier ones, not stale copies."""
     return sorted(names)
+
+
+def chapter_after(root: Path, name: str) -> list[str]:
+    """The chapters that execute before chapter ``name``: those whose executed notebooks
+    it reads (their glued values, or ``other.ipynb::key`` in its prose) or whose runs it
+    uses, declared in its source's metadata (``"gni": {"after": [...]}``)."""
+    metadata = json.loads((root / "notebooks" / f"{name}.ipynb").read_text())["metadata"]
+    after = metadata.get("gni", {}).get("after", [])
+    if not isinstance(after, list) or not all(isinstance(a, str) for a in after):
+        raise GniError(f"notebooks/{name}.ipynb: metadata gni.after must be a list of chapters")
+    return after
+
+
+def execute_chapters(
+    root: Path, book: Path, names: Sequence[str], parameters: dict[str, Any], jobs: int
+) -> None:
+    """Execute ``names`` into ``book``, up to ``jobs`` at a time, each once the chapters
+    it comes after (:func:`chapter_after`) that are among ``names`` have executed. The first
+    chapter that fails stops the others from starting; its GniError is raised once the
+    running ones end."""
+    waiting = {n: set(chapter_after(root, n)) & set(names) for n in execution_order(names)}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        running: dict[concurrent.futures.Future, str] = {}
+        failure: BaseException | None = None
+        while waiting or running:
+            ready = [n for n, deps in waiting.items() if not deps] if failure is None else []
+            for name in ready[: max(1, jobs) - len(running)]:
+                del waiting[name]
+                print(f"executing {name} ...", file=sys.stderr, flush=True)
+                running[pool.submit(execute_chapter, book, name, parameters)] = name
+            if not running:
+                break
+            done, _ = concurrent.futures.wait(running, return_when="FIRST_COMPLETED")
+            for future in done:
+                name = running.pop(future)
+                if future.exception() is not None:
+                    failure = failure or future.exception()
+                for deps in waiting.values():
+                    deps.discard(name)
+    if failure is not None:
+        raise failure
 
 
 def executed_notebook(name: str) -> Path:
@@ -347,6 +390,7 @@ def build_book(
     parameters: dict[str, Any] | None = None,
     only: Sequence[str] | None = None,
     execute: bool = True,
+    jobs: int | None = None,
 ) -> Path:
     """Execute the chapters (all, or ``only`` those) and build the HTML book.
 
@@ -357,6 +401,9 @@ def build_book(
     (:func:`variant_name`), so that it never touches the published book. A variant's
     HTML is built once all its chapters are executed. Chapters executed with other
     parameters than the build's are refused (:func:`check_side_by_side`).
+
+    Chapters execute ``jobs`` at a time (default: one per CPU), each after those it
+    comes after (:func:`execute_chapters`).
 
     Returns the path of the book's ``_build/html/index.html``, or, for a variant not yet
     complete, its folder of executed chapters.
@@ -378,9 +425,7 @@ def build_book(
     variant = variant_name(content)
     book = root if variant is None else stage_variant(root, variant)
     if execute:
-        for name in execution_order(selected):
-            print(f"executing {name} ...", file=sys.stderr, flush=True)
-            execute_chapter(book, name, parameters)
+        execute_chapters(root, book, selected, parameters, jobs or os.cpu_count() or 1)
     if variant is not None:
         missing = [n for n in names if not (book / EXECUTED / f"{n}.ipynb").is_file()]
         if missing:

@@ -160,31 +160,38 @@ def curve_panels(
     hue_order: Sequence[str] | None = None,
     col_order: Sequence[str] | None = None,
     x: str = "iter",
-    xlabel: str = "optimizer step",
+    xlabel: str | Sequence[str] = "optimizer step",
     colors: dict[str, Any] | None = None,
     legend_title: str | None = None,
     sharey: bool = False,
+    yscale: str = "linear",
+    ylim: tuple[float | None, float | None] = (None, None),
     columns: int | None = None,
 ) -> Figure:
     """One panel per ``col`` value; per ``hue`` value the mean curve and its CI band.
 
     ``band`` has the columns of :func:`gni.stats.curve_band` (mean, lo, hi). ``colors``
     fixes each hue's colour; by default :func:`method_colors`, so that a method keeps its
-    colour in every chapter. The legend's title is ``hue`` unless given. ``sharey``: one
-    y axis for every panel (for panels that compare the same measure).
+    colour in every chapter. The legend's title is ``hue`` unless given; ``xlabel`` is one
+    label for every panel or one per panel. ``sharey``: one
+    y axis for every panel (for panels that compare the same measure); ``yscale`` and
+    ``ylim`` apply to every panel.
     """
     cols = list(col_order or sorted(band[col].unique()))
     hues = list(hue_order or sorted(band[hue].unique()))
     colors = colors or method_colors(hues)
     fig, axes = _panels(len(cols), columns=columns, sharey=sharey)
-    for ax, value in zip(axes, cols, strict=True):
+    xlabels = [xlabel] * len(cols) if isinstance(xlabel, str) else list(xlabel)
+    for ax, value, label in zip(axes, cols, xlabels, strict=True):
         panel = band[band[col] == value]
         for h in hues:
             line = panel[panel[hue] == h].sort_values(x)
             if not line.empty:
                 _band(ax, line, x, colors[h], str(h))
         ax.set_title(str(value))
-        ax.set_xlabel(xlabel)
+        ax.set_xlabel(label)
+        ax.set_yscale(yscale)
+        ax.set_ylim(*ylim)
     _ylabel(axes, ylabel)
     legend_above(fig, axes, hue if legend_title is None else legend_title)
     return fig

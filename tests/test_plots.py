@@ -118,3 +118,55 @@ def test_a_method_keeps_its_colour_and_other_arms_get_colours_of_their_own():
         "GNI": METHOD_COLORS["GNI"],
         "baseline": METHOD_COLORS["baseline"],
     }
+
+
+def _band() -> pd.DataFrame:
+    rows = []
+    for dataset in ("a", "b", "c"):
+        for method in ("baseline", "GNI"):
+            for step in range(0, 100, 10):
+                mean = 1 + step / 100
+                rows.append(
+                    {"dataset": dataset, "method": method, "iter": step, "mean": mean}
+                    | {"lo": mean - 0.1, "hi": mean + 0.1}
+                )
+    return pd.DataFrame(rows)
+
+
+def test_a_responsive_figure_is_drawn_side_by_side_and_stacked():
+    figure = plots.responsive(plots.curve_panels, _band(), "loss (nats/char)")
+    wide, narrow = figure.wide, figure.narrow
+    assert wide.width > 2.5 * narrow.width  # three panels in a row, one in a row
+    assert narrow.height > 2.5 * wide.height
+    assert wide.width / 2 <= plots.WIDE_INCHES * plots.DPI  # fits a wide page's column
+    # the smallest text, in pixels of the PNG (twice the CSS pixels): 9 pt or more
+    assert wide.min_text_px >= plots.MIN_FONT_PT * 2 * plots.DPI / 72
+    html = figure.html(alt="the loss")
+    assert html.startswith("<picture><source media=") and 'alt="the loss"' in html
+    assert f'width="{narrow.width // 2}"' in html and f'width="{wide.width // 2}"' in html
+    bundle = figure._repr_mimebundle_()
+    assert set(bundle) == {"text/html", "image/png", "text/plain"}
+
+
+def test_a_figure_wider_than_a_page_wraps_its_panels_and_one_panel_is_drawn_once():
+    effects = pd.concat([_effects().assign(measure=m) for m in "pqrs"])
+    figure = plots.responsive(plots.forest_panels, effects, "arm", [(m, m) for m in "pqrs"])
+    assert figure.wide.width / 2 <= plots.WIDE_INCHES * plots.DPI * 1.05  # 2 to a row
+    single = plots.responsive(plots.forest_panels, _effects(), "arm", [("loss", "loss")])
+    assert single.narrow is None and single.html().count("<img") == 1
+
+
+def test_heatmap_text_takes_the_colour_of_higher_contrast():
+    assert plots.text_color((0.02, 0.19, 0.38)) == "white"  # dark blue
+    assert plots.text_color((0.82, 0.9, 0.94)) == "black"  # light blue
+    assert plots.contrast_ratio((0, 0, 0), (1, 1, 1)) == pytest.approx(21.0)
+    for grey in np.linspace(0, 1, 21):  # the better of black and white always passes AA
+        background = (grey, grey, grey)
+        best = max(plots.contrast_ratio(c, background) for c in ((0, 0, 0), (1, 1, 1)))
+        assert best >= 4.5
+
+
+def test_a_legend_row_holds_what_fits():
+    assert plots.legend_columns(["baseline", "GNI"], 10.2) == 2
+    assert plots.legend_columns(["mean paired difference, 95% CI", "no difference"], 3.4) == 1
+    assert plots.legend_columns([f"arm {i}" for i in range(9)], 10.2) == 4
