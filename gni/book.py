@@ -41,6 +41,7 @@ FAILED = "_build/failed"
 INJECTED_CELL_ID = "injected-parameters"
 VARIANTS = "_build/variants"  # books of other profiles or parameters, one folder each
 BOOK_SOURCES = ("_config.yml", "_toc.yml", "_static", "book", "notebooks")
+MAX_JOBS = 64  # chapters executed at once; each is a kernel of its own
 EXECUTION_ONLY = frozenset({"executor", "workers"})  # where runs train, not what they are
 
 
@@ -408,6 +409,8 @@ def build_book(
     Returns the path of the book's ``_build/html/index.html``, or, for a variant not yet
     complete, its folder of executed chapters.
     """
+    if jobs is not None and not 1 <= jobs <= MAX_JOBS:
+        raise GniError(f"jobs={jobs}: chapters executed at once must be 1 to {MAX_JOBS}")
     root = (root or paths.home()).resolve()
     names = chapters(root)
     parameters = dict(parameters or {})

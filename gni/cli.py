@@ -182,6 +182,7 @@ def _cmd_book(args: argparse.Namespace) -> int:
         parameters=_book_parameters(args),
         only=args.only,
         execute=not args.no_execute,
+        jobs=args.jobs,
     )
     return 0
 
@@ -279,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-execute",
         action="store_true",
         help="build from the executed notebooks already in book/executed/",
+    )
+    bk.add_argument(
+        "--jobs", type=int, default=None, help="chapters executed at once (default: one per CPU)"
     )
     bk.add_argument("--root", default=None, help="the book's root folder (default: checkout)")
     bk.set_defaults(func=_cmd_book)

@@ -219,6 +219,7 @@ BAD_INPUT = {
         "the grid has 3 runs, ",
     ),
     "bad YAML parameter": (["book", "-p", "n_seeds=[1"], "-p 'n_seeds=[1' is not valid YAML: "),
+    "no chapter at once": (["book", "--jobs", "0"], "jobs=0: chapters executed at once must be"),
     "missing parameters file": (
         ["book", "--parameters", "nowhere.yaml"],
         "--parameters nowhere.yaml: No such file or directory",
