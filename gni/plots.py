@@ -238,7 +238,8 @@ def heatmap_panels(
     """One heatmap per (column of ``cells``, title) in ``panels``, ``row`` x ``col``.
 
     ``cells`` has one row per cell. With ``center`` the colours diverge around it
-    (blue below, red above); ``annotate`` names a column of texts per panel value,
+    (blue below, red above), on one scale for every panel; ``annotate`` names a column
+    of texts per panel value,
     ``f"{annotate}_{value column}"``, written in each cell (e.g. the mean and its CI) in
     black or white, whichever contrasts more with the cell (:func:`text_color`).
     """
@@ -246,20 +247,22 @@ def heatmap_panels(
     cols = sorted(cells[col].unique())
     height = 0.55 * len(rows) + 1.6
     fig, axes = _panels(len(panels), height=height, columns=columns, width=5.0)
+    values = [value for value, _ in panels]
+    # one colour scale for every panel: a colour means the same value in each
+    limit = None if center is None else float((cells[values] - center).abs().max().max())
     for ax, (value, title) in zip(axes, panels, strict=True):
         grid = cells.pivot(index=row, columns=col, values=value).reindex(index=rows, columns=cols)
         labels = None
         if annotate is not None:
             text = cells.pivot(index=row, columns=col, values=f"{annotate}_{value}")
             labels = text.reindex(index=rows, columns=cols).to_numpy()
-        limit = None if center is None else float((grid - center).abs().max().max())
         sns.heatmap(
             grid,
             ax=ax,
             cmap="RdBu_r" if center is not None else "viridis",
             center=center,
-            vmin=None if limit is None else center - limit,
-            vmax=None if limit is None else center + limit,
+            vmin=float(cells[values].min().min()) if limit is None else center - limit,
+            vmax=float(cells[values].max().max()) if limit is None else center + limit,
             annot=False,
             cbar_kws={"shrink": 0.8},
         )
@@ -274,7 +277,7 @@ def heatmap_panels(
 def _annotate(ax: Axes, labels: np.ndarray) -> None:
     """Each heatmap cell's text, centred, in the colour that contrasts most with it."""
     mesh = ax.collections[0]
-    colors = mesh.get_facecolors().reshape(*labels.shape, 4)
+    colors = mesh.to_rgba(mesh.get_array()).reshape(*labels.shape, 4)  # as drawn
     for (i, j), text in np.ndenumerate(labels):
         if isinstance(text, str) and text:
             ax.text(
@@ -283,7 +286,7 @@ def _annotate(ax: Axes, labels: np.ndarray) -> None:
                 text,
                 ha="center",
                 va="center",
-                fontsize=MIN_FONT_PT,
+                fontsize=MIN_FONT_PT + 1,
                 color=text_color(colors[i, j][:3]),
             )
 
@@ -334,6 +337,7 @@ def forest_panels(
         columns=columns,
         width=PANEL_INCHES * 1.3,
         sharey=True,
+        sharex=True,  # the panels' differences share their unit: one scale
     )
     color = sns.color_palette(n_colors=1)[0]
     for ax, (measure, title) in zip(axes, panels, strict=True):
@@ -367,7 +371,8 @@ def forest_panels(
             ax.plot([e.mean], [y], "o", color=color, ms=4)
         ax.axvline(0.0, color="0.3", lw=1.0, ls="--")
         ax.xaxis.set_major_locator(MaxNLocator(nbins=4))  # narrow panels: few ticks
-        ax.set_yticks(range(len(labels)), labels)
+        ax.set_yticks(range(len(labels)), [textwrap.fill(str(n), 22) for n in labels])
+        ax.tick_params(labelbottom=True)  # every panel its own scale's numbers, stacked too
         ax.set_ylim(len(labels) - 0.5, -0.5)
         ax.set_title(title)
     fig.supxlabel(xlabel, fontsize="medium")

@@ -21,7 +21,8 @@ import pandas as pd
 from IPython.display import HTML
 
 # a formatted number, an interval or a "mean ± half-width": right-aligned
-_SYMBOLS = r"\s\d,.+\-\u2212±\[\]()e%"  # \u2212: the minus sign
+# \u2212: the minus sign; \u00d7 and \u00f7 (times, divided by): ratios such as x0.47
+_SYMBOLS = r"\s\d,.+\-\u2212±\[\]()e%\u00d7\u00f7/"
 _NUMERIC = re.compile(rf"^[{_SYMBOLS}]*\d[{_SYMBOLS}]*$")
 _CELL = "padding: 0.2em 0.55em; vertical-align: top;"
 
@@ -53,7 +54,7 @@ def column_decimals(values: Sequence[Any]) -> int | None:
 
 
 def _align(text: str) -> str:
-    if _NUMERIC.match(text):
+    if _NUMERIC.match(text) or text in ("", "n/a", "none"):
         return "text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap;"
     return "text-align: left;"
 
