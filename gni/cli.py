@@ -18,11 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gni import GniError, paths
 from gni.config import PROFILES, data_sizes, make_config, profile_config
 from gni.data import DATASETS, prepared_dir, record_manifests
+from gni.untrusted import load_yaml
 
 DESCRIPTION = """\
 gni: gradient noise injection for small character-level GPTs. Prepare the data,
@@ -144,12 +143,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _yaml_value(text: str, where: str) -> Any:
-    """``text`` parsed as YAML; GniError naming ``where`` if it is not valid YAML."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        reason = " ".join(str(e).split())  # one line
-        raise GniError(f"{where} is not valid YAML: {reason}") from None
+    """``text`` parsed as YAML within bounds (:func:`gni.untrusted.load_yaml`); one
+    GniError naming ``where`` if it is not valid YAML or breaks a bound."""
+    return load_yaml(text, where)
 
 
 def _book_parameters(args: argparse.Namespace) -> dict[str, Any]:
@@ -158,9 +154,11 @@ def _book_parameters(args: argparse.Namespace) -> dict[str, Any]:
     if args.parameters:
         path = Path(args.parameters)
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except OSError as e:
             raise GniError(f"--parameters {path}: {e.strerror or e}") from None
+        except UnicodeDecodeError as e:
+            raise GniError(f"--parameters {path} is not UTF-8 text (byte {e.start})") from None
         loaded = _yaml_value(text, f"--parameters {path}") or {}
         if not isinstance(loaded, dict):
             raise GniError(f"{args.parameters} must hold a mapping of parameter to value")

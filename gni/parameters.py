@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from gni.untrusted import shown
+
 PAPERMILL_HEADER = "# Parameters\n"  # the first line of papermill's injected cell
 # The types a parameter may be declared with, by the name papermill infers.
 TYPES: dict[str, type] = {"int": int, "float": float, "str": str, "bool": bool}
@@ -76,7 +78,7 @@ def split_seeds(value: str) -> list[int]:
     """``"2, 3,4"`` -> [2, 3, 4]; ValueError for anything else (or a repeated seed)."""
     seeds = [int(v) for v in split_names(value)]
     if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds {value!r} must be distinct integers >= 0")
+        raise ValueError(f"seeds {shown(value)} must be distinct integers >= 0")
     return seeds
 
 
@@ -104,7 +106,7 @@ def split_numbers(value: str) -> list[float]:
     number that is not finite)."""
     numbers = [float(v) for v in split_names(value)]
     if any(not math.isfinite(v) for v in numbers) or len(set(numbers)) != len(numbers):
-        raise ValueError(f"numbers {value!r} must be distinct and finite")
+        raise ValueError(f"numbers {shown(value)} must be distinct and finite")
     return numbers
 
 
@@ -164,7 +166,9 @@ def split_pairs(value: str) -> dict[str, str]:
         name, sep, rest = entry.partition(":")
         name, rest = name.strip(), rest.strip()
         if not sep or not name or not rest or ":" in rest or name in pairs:
-            raise ValueError(f"{entry!r} in {value!r} is not one 'name:value' with a new name")
+            raise ValueError(
+                f"{shown(entry)} in {shown(value)} is not one 'name:value' with a new name"
+            )
         pairs[name] = rest
     return pairs
 
@@ -183,7 +187,7 @@ def type_error(name: str, value: Any, type_name: str) -> str | None:
     if fits:
         return None
     return (
-        f"parameter {name}={value!r} must be of type {type_name} "
+        f"parameter {name}={shown(value)} must be of type {type_name} "
         f"(declared `{name}: {type_name}`), not {type(value).__name__}"
     )
 
@@ -235,4 +239,6 @@ def check_parameters(namespace: MutableMapping[str, Any], rules: Mapping[str, Ru
             namespace[name] = value = float(value)
         rule = rules.get(name)
         if rule is not None and not rule.ok(value):
-            raise ValueError(f"parameter {name}={value!r} is out of range; allowed: {rule.allowed}")
+            raise ValueError(
+                f"parameter {name}={shown(value)} is out of range; allowed: {rule.allowed}"
+            )

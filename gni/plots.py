@@ -331,9 +331,11 @@ def forest_panels(
     over), the MDE is at the corrected level 0.05 / family_size.
     """
     labels = list(order or dict.fromkeys(effects[label]))
+    wrapped = [textwrap.fill(str(name), 22) for name in labels]  # long names: two lines
+    lines = max((text.count("\n") + 1 for text in wrapped), default=1)
     fig, axes = _panels(
         len(panels),
-        height=0.28 * len(labels) + 1.3,
+        height=0.28 * lines * len(labels) + 1.3,
         columns=columns,
         width=PANEL_INCHES * 1.3,
         sharey=True,
@@ -371,7 +373,7 @@ def forest_panels(
             ax.plot([e.mean], [y], "o", color=color, ms=4)
         ax.axvline(0.0, color="0.3", lw=1.0, ls="--")
         ax.xaxis.set_major_locator(MaxNLocator(nbins=4))  # narrow panels: few ticks
-        ax.set_yticks(range(len(labels)), [textwrap.fill(str(n), 22) for n in labels])
+        ax.set_yticks(range(len(labels)), wrapped)
         ax.tick_params(labelbottom=True)  # every panel its own scale's numbers, stacked too
         ax.set_ylim(len(labels) - 0.5, -0.5)
         ax.set_title(title)

@@ -59,7 +59,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 from tqdm import tqdm
 
 from gni import GniError
@@ -67,6 +66,7 @@ from gni.atomic import atomic_file
 from gni.config import FIELDS, RunConfig, make_config
 from gni.data import prepare
 from gni.results import ResultsStore, config_columns, load_runs
+from gni.untrusted import load_yaml, shown
 
 EXECUTORS = ("local", "dask")
 GRID_KEYS = ("base", "axes", "seeds", "n_seeds")
@@ -93,9 +93,10 @@ def load_grid(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise GniError(f"grid file {path} does not exist")
     try:
-        grid = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise GniError(f"grid file {path} is not valid YAML: {e}") from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise GniError(f"grid file {path} is not UTF-8 text (byte {e.start})") from None
+    grid = load_yaml(text, f"grid file {path}")
     if not isinstance(grid, dict):
         raise GniError(f"grid file {path} must hold a mapping with keys {', '.join(GRID_KEYS)}")
     return grid
@@ -107,7 +108,7 @@ def _seeds(grid: dict[str, Any]) -> Sequence[int]:
     if "n_seeds" in grid:
         n = grid["n_seeds"]
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise GniError(f"n_seeds={n!r} must be an integer >= 1")
+            raise GniError(f"n_seeds={shown(n)} must be an integer >= 1")
         return range(n)  # not a list: its length is known before a huge grid is refused
     seeds = grid.get("seeds", [0])
     if (
@@ -115,14 +116,14 @@ def _seeds(grid: dict[str, Any]) -> Sequence[int]:
         or not seeds
         or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
     ):
-        raise GniError(f"seeds={seeds!r} must be a non-empty list of integers >= 0")
+        raise GniError(f"seeds={shown(seeds)} must be a non-empty list of integers >= 0")
     return seeds
 
 
 def _axis_variants(name: str, values: Any) -> list[tuple[Any, dict[str, Any]]]:
     """(label, overrides) for each value of an axis."""
     if not isinstance(values, list) or not values:
-        raise GniError(f"axis {name!r} must be a non-empty list, not {values!r}")
+        raise GniError(f"axis {name!r} must be a non-empty list, not {shown(values)}")
     variants = []
     for value in values:
         if isinstance(value, dict):
@@ -134,7 +135,7 @@ def _axis_variants(name: str, values: Any) -> list[tuple[Any, dict[str, Any]]]:
             overrides = dict(value)
             label = overrides.pop("label", None)
             if label is None:
-                raise GniError(f"axis {name!r}: the variant {value!r} needs a label")
+                raise GniError(f"axis {name!r}: the variant {shown(value)} needs a label")
             variants.append((label, overrides))
         else:
             variants.append((value, {name: value}))
@@ -148,14 +149,16 @@ def _base(grid: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         raise GniError(f"unknown grid key(s) {unknown}; allowed: {', '.join(GRID_KEYS)}")
     base = grid.get("base") or {}
     if not isinstance(base, dict):
-        raise GniError(f"base must be a mapping with keys {', '.join(BASE_KEYS)}, not {base!r}")
+        raise GniError(
+            f"base must be a mapping with keys {', '.join(BASE_KEYS)}, not {shown(base)}"
+        )
     unknown = sorted(set(base) - set(BASE_KEYS), key=str)
     if unknown:
         raise GniError(f"unknown base key(s) {unknown}; allowed: {', '.join(BASE_KEYS)}")
     overrides = base.get("overrides") or {}
     if not isinstance(overrides, dict):
         raise GniError(
-            f"base.overrides must be a mapping of config field to value, not {overrides!r}"
+            f"base.overrides must be a mapping of config field to value, not {shown(overrides)}"
         )
     return base, overrides
 
@@ -165,7 +168,7 @@ def count_runs(grid: dict[str, Any]) -> int:
     _base(grid)
     axes = grid.get("axes") or {}
     if not isinstance(axes, dict):
-        raise GniError(f"axes must be a mapping of axis name to values, not {axes!r}")
+        raise GniError(f"axes must be a mapping of axis name to values, not {shown(axes)}")
     return math.prod(len(_axis_variants(n, v)) for n, v in axes.items()) * len(_seeds(grid))
 
 

@@ -288,3 +288,58 @@ def test_disk_full_while_writing_the_record_is_one_error_line(monkeypatch, capsy
     assert cli.main(args) == 2
     err = capsys.readouterr().err
     assert re.fullmatch(r"gni: error: \S+/\.\S+/curves\.csv: No space left on device\n", err), err
+
+
+def _bomb(levels: int = 9) -> str:
+    """587 bytes that stand for 10**levels values through YAML aliases (issue 23)."""
+    lines = ["l0: &l0 [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]"]
+    for i in range(1, levels + 1):
+        lines.append(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]")
+    return "\n".join(lines) + "\n"
+
+
+HOSTILE_FILES = {
+    "alias bomb in a grid": (
+        ["sweep", "FILE"],
+        _bomb() + "axes: {dropout: *l9}\n",
+        "grid file FILE stands for more than 100,000 values",
+    ),
+    "alias bomb in seeds": (
+        ["sweep", "FILE"],
+        _bomb() + "seeds: *l9\n",
+        "grid file FILE stands for more than 100,000 values",
+    ),
+    "alias bomb in book parameters": (
+        ["book", "--parameters", "FILE"],
+        _bomb() + "n_seeds: *l9\n",
+        "--parameters FILE stands for more than 100,000 values",
+    ),
+    "nested 100,000 deep": (["sweep", "FILE"], "[" * 100_000, "grid file FILE nests deeper than"),
+    "a repeated key": (
+        ["sweep", "FILE"],
+        "base: {dataset: text8}\nseeds: [0]\nseeds: [1]\n",
+        "grid file FILE repeats the key(s) ['seeds']",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("args", "text", "message"), HOSTILE_FILES.values(), ids=list(HOSTILE_FILES)
+)
+def test_hostile_yaml_is_one_error_line_at_once(args, text, message, tmp_path, isolated_store):
+    path = tmp_path / "input.yaml"
+    path.write_text(text)
+    started = time.monotonic()
+    out = gni(*[str(path) if a == "FILE" else a for a in args])
+    assert time.monotonic() - started < 30  # it hung, growing 25 MB/s, before
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith(f"gni: error: {message.replace('FILE', str(path))}")
+    assert out.stderr.count("\n") == 1, out.stderr
+
+
+def test_a_grid_that_is_not_utf8_is_one_error_line(tmp_path, isolated_store):
+    path = tmp_path / "grid.yaml"
+    path.write_bytes(b"base: {dataset: \xff\xfe}\n")
+    out = gni("sweep", str(path))
+    assert out.returncode == 2
+    assert out.stderr == f"gni: error: grid file {path} is not UTF-8 text (byte 16)\n"
