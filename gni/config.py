@@ -24,7 +24,10 @@ from gni.data import DATASETS
 from gni.schedules import SCHEDULES, make_schedule
 
 PROFILES = ("smoke", "cpu", "paper")
-PUBLISHED_PROFILE = "cpu"  # the profile of the published book (`make book`)
+PUBLISHED_PROFILE = "cpu"
+# Every noise argument (a standard deviation, a decay, a number of steps) is finite and at
+# most this in magnitude: float32 gradients overflow at 3.4e38, and no schedule needs more.
+NOISE_ARG_LIMIT = 1e9  # the profile of the published book (`make book`)
 OPTIMIZERS = ("adamw", "sgd")
 NOISE_PLACEMENTS = ("post_clip", "pre_clip")
 NOISE_SCALES = ("absolute", "relative")
@@ -156,6 +159,11 @@ def _coerce_and_check_types(config: RunConfig) -> None:
     for key, value in config.noise_args.items():
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise GniError(f"noise_args[{key!r}]={value!r} must be a number")
+        if not (math.isfinite(value) and abs(value) <= NOISE_ARG_LIMIT):
+            raise GniError(
+                f"noise_args[{key!r}]={value!r} is out of range; allowed: a finite number of "
+                f"magnitude at most {NOISE_ARG_LIMIT:g}"
+            )
         args[str(key)] = float(value)
     object.__setattr__(config, "noise_args", dict(sorted(args.items())))
 
@@ -395,6 +403,8 @@ def parse_value(name: str, text: str) -> Any:
             key, sep, value = pair.partition(":")
             if not sep:
                 raise GniError(f"{name}={text!r}: expected key:value pairs separated by commas")
+            if key.strip() in result:
+                raise GniError(f"{name}={text!r}: {key.strip()!r} is given twice")
             result[key.strip()] = _parse_scalar(name, value.strip(), float)
         return result
     for t in allowed:
@@ -438,6 +448,9 @@ def make_config(
         values[name] = parse_value(name, value) if isinstance(value, str) else value
         if name not in FIELDS:
             raise GniError(f"unknown config field {name!r}; valid fields: {', '.join(FIELDS)}")
-    if "dataset" in values or "profile" in values:
-        raise GniError("dataset and profile are chosen by their own arguments, not overrides")
+    if {"dataset", "profile", "seed"} & set(values):
+        raise GniError(
+            "dataset, profile and seed are chosen by their own arguments (--dataset, --profile, "
+            "--seed; a grid's seeds), not overrides"
+        )
     return dataclasses.replace(config, **values)

@@ -41,7 +41,8 @@ def one_of(options: Iterable[str]) -> Rule:
 
 
 def at_least(minimum: float) -> Rule:
-    return Rule(lambda v: v >= minimum, f">= {minimum:g}")
+    """A finite number ``>= minimum`` (infinity is no setting)."""
+    return Rule(lambda v: math.isfinite(v) and v >= minimum, f"a finite number >= {minimum:g}")
 
 
 def in_range(low: float, high: float, low_open: bool = False) -> Rule:

@@ -22,7 +22,7 @@ from pathlib import Path
 from gni import __version__
 
 VERSION = 2  # 2: the template's warmup, its max_iters + 1 steps, both train losses
-CODE_SHA256 = "9099abced3f421948600bb5aaa5f1997b7f2a1185c4cc369b2e447c01ea02121"
+CODE_SHA256 = "0edc4d900260b217bc5c6a4d59e3a24d78c3cfb29d3423a6f1c3157d9f65c074"
 PACKAGE = Path(__file__).resolve().parent
 TRAINING_CODE = (
     "data.py",

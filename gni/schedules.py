@@ -207,6 +207,8 @@ def make_schedule(name: str, **kwargs: float) -> Schedule:
     for f in dataclasses.fields(cls):
         if f.name in kwargs:
             value = kwargs[f.name]
+            if not math.isfinite(value):
+                raise ValueError(f"noise schedule {name!r}: {f.name}={value} must be finite")
             if f.type == "int":
                 if float(value) != int(value):
                     raise ValueError(

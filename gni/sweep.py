@@ -526,13 +526,16 @@ def _executor(
     return _dask_executor(workers, scheduler) if kind == "dask" else _local_executor(workers)
 
 
+MAX_WORKERS = 1024  # processes or Dask workers a sweep starts (each holds a model)
+
+
 def _check_run_args(
     executor: str, workers: int, scheduler: str | None, threads_per_worker: int | None
 ) -> None:
     if executor not in EXECUTORS:
         raise GniError(f"executor={executor!r}; allowed: {', '.join(EXECUTORS)}")
-    if workers < 1:
-        raise GniError(f"workers={workers} must be >= 1")
+    if not 1 <= workers <= MAX_WORKERS:
+        raise GniError(f"workers={workers} is out of range; allowed: 1 to {MAX_WORKERS}")
     if threads_per_worker is not None and threads_per_worker < 0:
         raise GniError(
             f"threads_per_worker={threads_per_worker} must be >= 1 (0 or None: torch's default)"

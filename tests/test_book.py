@@ -363,7 +363,7 @@ def test_smoke_book_renders_every_page(smoke_book: Path):
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("n_seeds", 0, "parameter n_seeds=0 is out of range; allowed: >= 2"),
+        ("n_seeds", 0, "parameter n_seeds=0 is out of range; allowed: a finite number >= 2"),
         ("n_seeds", "three", "parameter n_seeds='three' must be of type int"),
         ("n_seeds", 2.5, "parameter n_seeds=2.5 must be of type int"),
         ("n_seed", 3, "parameter(s) n_seed are not parameters of this chapter"),
@@ -545,7 +545,9 @@ const textPx = img => {
   }
   return px === undefined ? null : px * img.getBoundingClientRect().width / img.naturalWidth;
 };
-const images = Array.from(document.querySelectorAll('main img'));
+// the figures: images in the article, not the buttons' icons
+const images = Array.from(document.querySelectorAll('article img'))
+  .filter(i => !i.closest('.btn, .dropdown, .header-article'));
 return {
   page: document.documentElement.scrollWidth,
   tables: Array.from(document.querySelectorAll('table')).map(t => {

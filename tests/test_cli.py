@@ -126,6 +126,44 @@ def test_data_info_lists_the_datasets():
             ["--dataset", "text8", "--checkpoint-interval", "-5"],
             "gni: error: --checkpoint-interval -5 must be >= 0",
         ),
+        # issue 23: a second seed, and noise that is infinite, overflows, or is given twice
+        (
+            ["--dataset", "text8", "--seed", "0", "--set", "seed=11"],
+            "gni: error: dataset, profile and seed are chosen by their own arguments",
+        ),
+        (
+            [
+                "--dataset",
+                "text8",
+                "--set",
+                "noise_schedule=exponential",
+                "--set",
+                "noise_args=sigma0:inf,gamma:0.9",
+            ],
+            "gni: error: noise_args['sigma0']=inf is out of range",
+        ),
+        (
+            [
+                "--dataset",
+                "text8",
+                "--set",
+                "noise_schedule=exponential",
+                "--set",
+                "noise_args=sigma0:1e39,gamma:0.9",
+            ],
+            "gni: error: noise_args['sigma0']=1e+39 is out of range",
+        ),
+        (
+            [
+                "--dataset",
+                "text8",
+                "--set",
+                "noise_schedule=linear",
+                "--set",
+                "noise_args=sigma0:0.1,total_steps:inf",
+            ],
+            "gni: error: noise_args['total_steps']=inf is out of range",
+        ),
     ],
 )
 def test_bad_input_gives_one_error_line_and_no_files(args, message, isolated_store: Path):

@@ -91,6 +91,24 @@ def test_overrides_are_parsed_by_field_type():
         ({"max_iters": "nan"}, r"max_iters='nan' is not a valid int"),
         ({"max_iters": "1e400"}, r"max_iters='1e400' is not a valid int"),
         ({"seed": "0x10"}, r"seed='0x10' is not a valid int"),
+        # issue 23: non-finite or absurd noise, a second seed, a key given twice
+        (
+            {"noise_schedule": "exponential", "noise_args": "sigma0:inf,gamma:0.9"},
+            r"noise_args\['sigma0'\]=inf is out of range; allowed: a finite number of magnitude",
+        ),
+        (
+            {"noise_schedule": "exponential", "noise_args": "sigma0:1e39,gamma:0.9"},
+            r"noise_args\['sigma0'\]=1e\+39 is out of range",
+        ),
+        (
+            {"noise_schedule": "linear", "noise_args": "sigma0:0.1,total_steps:inf"},
+            r"noise_args\['total_steps'\]=inf is out of range",
+        ),
+        (
+            {"noise_schedule": "exponential", "noise_args": "sigma0:0.1,sigma0:0.2,gamma:0.9"},
+            r"'sigma0' is given twice",
+        ),
+        ({"seed": "11"}, r"dataset, profile and seed are chosen by their own arguments"),
     ],
 )
 def test_bad_values_name_the_field_and_what_is_allowed(overrides, message):

@@ -56,8 +56,9 @@ def test_good_values_pass_and_ints_become_floats():
         ),
         ({"n_seeds": 2.5}, "parameter n_seeds=2.5 must be of type int"),
         ({"n_seeds": True}, "parameter n_seeds=True must be of type int"),
-        ({"n_seeds": 1}, "parameter n_seeds=1 is out of range; allowed: >= 2"),
+        ({"n_seeds": 1}, "parameter n_seeds=1 is out of range; allowed: a finite number >= 2"),
         ({"gamma": 0}, "parameter gamma=0.0 is out of range; allowed: in (0, 1]"),
+        ({"gamma": float("nan")}, "parameter gamma=nan is out of range; allowed: in (0, 1]"),
         ({"gamma": "0.9"}, "parameter gamma='0.9' must be of type float"),
         ({"profile": "gpu"}, "parameter profile='gpu' is out of range; allowed: one of smoke, cpu"),
         (
@@ -92,6 +93,13 @@ def test_a_cell_a_reader_ran_before_the_check_is_not_taken_for_injected_paramete
 def test_a_rule_for_an_undeclared_parameter_is_a_mistake_in_the_chapter():
     with pytest.raises(ValueError, match="rules given for undeclared parameter"):
         check_parameters(_namespace(), {**RULES, "sigma": at_least(0)})
+
+
+def test_infinity_is_no_setting():
+    """Issue 23: `-p sigma0=.inf` ended in an IndexError in chapter 1's cell 6."""
+    rule = at_least(0)
+    assert rule.ok(0.01) and not rule.ok(float("inf")) and not rule.ok(float("nan"))
+    assert rule.allowed == "a finite number >= 0"
 
 
 def test_helpers():

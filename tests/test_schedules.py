@@ -30,6 +30,8 @@ def test_values_at_known_steps():
         ("exponential", {"sigma0": 0.1, "gamma": 1.5}, r"gamma=1.5 must be in \(0, 1\]"),
         ("exponential", {"sigma0": 0.1}, r"missing argument\(s\) \['gamma'\]"),
         ("linear", {"sigma0": 0.1, "total_steps": 0}, "total_steps=0 must be >= 1"),
+        ("linear", {"sigma0": 0.1, "total_steps": float("inf")}, "total_steps=inf must be finite"),
+        ("exponential", {"sigma0": float("inf"), "gamma": 0.9}, "sigma0=inf must be finite"),
         ("linear", {"sigma0": 0.1, "total_steps": 2.5}, "must be an integer"),
         (
             "constant",

@@ -414,6 +414,8 @@ def test_a_huge_grid_is_refused_at_once_unless_allowed(capsys):
 def test_bad_threads_per_worker_is_refused_before_any_run():
     with pytest.raises(GniError, match=r"threads_per_worker=-1 must be >= 1"):
         run(GRID, threads_per_worker=-1, progress=False)
+    with pytest.raises(GniError, match=r"workers=1000000 is out of range; allowed: 1 to 1024"):
+        run(GRID, executor="dask", workers=1_000_000, progress=False)  # issue 23
     assert ResultsStore().run_ids() == []
 
 
