@@ -376,6 +376,17 @@ def paired_table(
     return table
 
 
+def spearman_rho(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Spearman's rank correlation along ``axis``: Pearson's r of the ranks (ties take
+    their average rank), as ``scipy.stats.spearmanr``, but vectorized, so that
+    ``scipy.stats.bootstrap(..., vectorized=True)`` resamples it in one call."""
+    rx = stats.rankdata(x, axis=axis)
+    ry = stats.rankdata(y, axis=axis)
+    rx = rx - rx.mean(axis=axis, keepdims=True)
+    ry = ry - ry.mean(axis=axis, keepdims=True)
+    return (rx * ry).sum(axis=axis) / np.sqrt((rx**2).sum(axis=axis) * (ry**2).sum(axis=axis))
+
+
 def p_text(p: float) -> str:
     """A p-value for prose: three decimals below 0.1, so that one just above 0.05 does not
     print as 0.05 beside "not significant"; two above; "< 0.001" and "n/a" (NaN)."""

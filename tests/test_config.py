@@ -181,7 +181,9 @@ def test_parse_value_lists_valid_fields():
 def test_integers_are_parsed_exactly():
     """Not through a float (2**53 + 1 would become 2**53); 1e3 is a whole number, so it is
     accepted; 2.5e0 is not."""
-    assert make_config("text8", "smoke", 0, {"max_iters": "9007199254740993"}).max_iters == 2**53 + 1
+    assert (
+        make_config("text8", "smoke", 0, {"max_iters": "9007199254740993"}).max_iters == 2**53 + 1
+    )
     assert parse_value("seed", "123456789012345678901234567890") == 123456789012345678901234567890
     assert parse_value("max_iters", "1e3") == 1000 and parse_value("max_iters", "1.5e3") == 1500
     with pytest.raises(GniError, match=r"max_iters='2\.5e0' is not a valid int"):

@@ -19,6 +19,7 @@ from gni.stats import (
     p_text,
     paired_comparison,
     paired_table,
+    spearman_rho,
     time_to_near_best,
 )
 
@@ -336,3 +337,15 @@ def test_time_to_near_best_can_count_a_run_that_never_gets_there_at_its_end():
     ).set_index("method")
     assert censored.loc["noise", "steps"] == 200.0 and not censored.loc["noise", "reached"]
     assert censored.loc["baseline", "reached"]
+
+
+def test_spearman_rho_is_scipys_and_vectorized():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(5, 12)), rng.normal(size=(5, 12))
+    x[0, :3] = 1.0  # ties take their average rank
+    for i in range(5):
+        assert spearman_rho(x[i], y[i]) == pytest.approx(
+            stats.spearmanr(x[i], y[i]).statistic, abs=1e-12
+        )
+    expected = [stats.spearmanr(a, b).statistic for a, b in zip(x, y, strict=True)]
+    np.testing.assert_allclose(spearman_rho(x, y, axis=-1), expected, atol=1e-12)
