@@ -34,7 +34,7 @@ from gni import GniError, paths
 from gni.atomic import atomic_file
 from gni.config import PUBLISHED_PROFILE
 from gni.glue import carry_alt_texts, glued_data, paste_glue
-from gni.parameters import type_error
+from gni.parameters import coerce, type_error
 
 EXECUTED = "book/executed"
 FAILED = "_build/failed"
@@ -216,8 +216,12 @@ def normalise(notebook: Path, source: Path, target: Path, executed: Path) -> Non
     nbformat.write(nb, notebook)
 
 
-def check_book_parameters(root: Path, names: Sequence[str], parameters: dict[str, Any]) -> None:
-    """Reject, before anything runs, a parameter no chapter declares or of the wrong type.
+def check_book_parameters(
+    root: Path, names: Sequence[str], parameters: dict[str, Any]
+) -> dict[str, Any]:
+    """The parameters typed as the chapters declare them (:func:`gni.parameters.coerce`:
+    ``-p sigma0=1e-3`` is a float where ``sigma0`` is one); GniError, before anything
+    runs, for a parameter no chapter declares or of the wrong type.
 
     ``profile`` is the exception to the first rule: every chapter that has it takes it.
     """
@@ -235,10 +239,12 @@ def check_book_parameters(root: Path, names: Sequence[str], parameters: dict[str
             f"parameter(s) {unknown} are declared by no chapter of {', '.join(names)}; "
             f"they take {', '.join(sorted(declared))}"
         )
-    for key, value in parameters.items():
+    typed = {key: coerce(value, declared.get(key, "")) for key, value in parameters.items()}
+    for key, value in typed.items():
         message = type_error(key, value, declared.get(key, ""))
         if message:
             raise GniError(message)
+    return typed
 
 
 # --- where the launch buttons lead ---------------------------------------------------
@@ -423,7 +429,7 @@ def build_book(
             raise GniError(f"--only {unknown}: not chapters of _toc.yml ({', '.join(names)})")
         selected = [n for n in names if n in only]
     if execute:
-        check_book_parameters(root, selected, parameters)
+        parameters = check_book_parameters(root, selected, parameters)
     content = book_parameters(profile, parameters)
     variant = variant_name(content)
     book = root if variant is None else stage_variant(root, variant)

@@ -142,14 +142,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0 if "failed" not in counts else 1
 
 
-def _yaml_value(text: str, where: str) -> Any:
-    """``text`` parsed as YAML within bounds (:func:`gni.untrusted.load_yaml`); one
-    GniError naming ``where`` if it is not valid YAML or breaks a bound."""
-    return load_yaml(text, where)
-
-
 def _book_parameters(args: argparse.Namespace) -> dict[str, Any]:
-    """The chapter parameters of ``--parameters FILE`` and then ``-p name=value``."""
+    """The chapter parameters of ``--parameters FILE`` (YAML) and then ``-p name=value``
+    (text); :func:`gni.book.check_book_parameters` types both as the chapters declare."""
     parameters = {}
     if args.parameters:
         path = Path(args.parameters)
@@ -159,7 +154,7 @@ def _book_parameters(args: argparse.Namespace) -> dict[str, Any]:
             raise GniError(f"--parameters {path}: {e.strerror or e}") from None
         except UnicodeDecodeError as e:
             raise GniError(f"--parameters {path} is not UTF-8 text (byte {e.start})") from None
-        loaded = _yaml_value(text, f"--parameters {path}") or {}
+        loaded = load_yaml(text, f"--parameters {path}") or {}
         if not isinstance(loaded, dict):
             raise GniError(f"{args.parameters} must hold a mapping of parameter to value")
         parameters.update(loaded)
@@ -167,7 +162,7 @@ def _book_parameters(args: argparse.Namespace) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise GniError(f"-p {item!r}: expected name=value")
-        parameters[key.strip()] = _yaml_value(value, f"-p {item!r}")
+        parameters[key.strip()] = value  # typed by the chapter's declaration (gni.book)
     return parameters
 
 
@@ -270,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="a chapter parameter (YAML value), for every chapter that has it",
+        help="a chapter parameter, typed as the chapters declare it, for every chapter that has it",
     )
     bk.add_argument("--parameters", default=None, help="a YAML file of chapter parameters")
     bk.add_argument("--only", nargs="+", default=None, help="execute only these chapters")

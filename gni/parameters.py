@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -77,7 +78,10 @@ def seed_list(minimum_count: int = 1) -> Rule:
 
 def split_seeds(value: str) -> list[int]:
     """``"2, 3,4"`` -> [2, 3, 4]; ValueError for anything else (or a repeated seed)."""
-    seeds = [int(v) for v in split_names(value)]
+    names = split_names(value)
+    if not all(re.fullmatch(r"\d+", v, re.ASCII) for v in names):
+        raise ValueError(f"seeds {shown(value)} must be distinct integers >= 0 (ASCII digits)")
+    seeds = [int(v) for v in names]
     if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds {shown(value)} must be distinct integers >= 0")
     return seeds
@@ -105,7 +109,10 @@ def number_list(low: float, minimum_count: int = 1) -> Rule:
 def split_numbers(value: str) -> list[float]:
     """``"1e-3, 0.002"`` -> [0.001, 0.002]; ValueError for anything else (or a repeat, a
     number that is not finite)."""
-    numbers = [float(v) for v in split_names(value)]
+    texts = split_names(value)
+    if not all(v.isascii() for v in texts):  # float() reads other scripts' digits too
+        raise ValueError(f"numbers {shown(value)} must be written in ASCII")
+    numbers = [float(v) for v in texts]
     if any(not math.isfinite(v) for v in numbers) or len(set(numbers)) != len(numbers):
         raise ValueError(f"numbers {shown(value)} must be distinct and finite")
     return numbers
@@ -139,7 +146,8 @@ def split_seeds_by_name(value: str) -> dict[str, list[int]]:
 
 
 def names_by_name(known: Iterable[str], targets: Iterable[str]) -> Rule:
-    """``"name:target; ..."``: names from ``known``, each once, targets from ``targets``;
+    """``"name:target; ..."``: names from ``known``, each once and none of them a target
+    (a dataset is tuned or takes another's tuning, not both), targets from ``targets``;
     or empty (no pairs)."""
     known, targets = list(known), list(targets)
 
@@ -148,12 +156,12 @@ def names_by_name(known: Iterable[str], targets: Iterable[str]) -> Rule:
             pairs = split_pairs(value)
         except ValueError:
             return False
-        return all(k in known and v in targets for k, v in pairs.items())
+        return all(k in known and k not in targets and v in targets for k, v in pairs.items())
 
     return Rule(
         ok,
-        f"'name:target; ...' with names from {', '.join(known)} and targets from "
-        f"{', '.join(targets)}, or empty",
+        f"'name:target; ...' with names from {', '.join(known)} other than the targets, and "
+        f"targets from {', '.join(targets)}, or empty",
     )
 
 
@@ -172,6 +180,28 @@ def split_pairs(value: str) -> dict[str, str]:
             )
         pairs[name] = rest
     return pairs
+
+
+def coerce(value: Any, type_name: str) -> Any:
+    """``value`` typed as its chapter declares it (``type_name``: papermill's inferred
+    type), not by YAML's rules: text becomes a float (``"1e-3"``), an int (ASCII digits)
+    or a bool where the parameter is one, and a number becomes text where the parameter
+    is a str (``learning_rates=0.001``). Anything else is returned as it is, for
+    :func:`type_error` to judge."""
+    if isinstance(value, str):
+        text = value.strip()
+        if type_name == "float" and text.isascii():
+            try:
+                return float(text)
+            except ValueError:
+                return value
+        if type_name == "int" and re.fullmatch(r"[+-]?\d+", text, re.ASCII):
+            return int(text)
+        if type_name == "bool" and text.lower() in ("true", "false"):
+            return text.lower() == "true"
+    elif type_name == "str" and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
 
 
 def type_error(name: str, value: Any, type_name: str) -> str | None:

@@ -18,6 +18,7 @@ from gni.book import (
     build_book,
     chapter_after,
     chapters,
+    check_book_parameters,
     execute_chapters,
     executed_notebook,
     execution_order,
@@ -499,6 +500,13 @@ def test_unknown_book_parameter_is_rejected(tmp_path):
         build_book(_copy_book(tmp_path / "src"), parameters={"n_seed": 2})
     with pytest.raises(GniError, match=r"declared by no chapter of 00_setup; they take"):
         build_book(_copy_book(tmp_path / "src2"), parameters={"n_seeds": 2}, only=["00_setup"])
+
+
+def test_chapter_parameters_are_typed_as_the_chapters_declare():
+    """Issue 23: YAML read `1e-3` as text and `0.001` as a float where a str is declared."""
+    given = {"sigma0": "1e-3", "learning_rates": 0.001, "n_seeds": "4", "profile": "cpu"}
+    typed = check_book_parameters(ROOT, ["01_reproduce", "03_regularizers"], given)
+    assert typed == {"sigma0": 0.001, "learning_rates": "0.001", "n_seeds": 4, "profile": "cpu"}
 
 
 def test_book_parameter_of_the_wrong_type_is_rejected_before_anything_runs(tmp_path):

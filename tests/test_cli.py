@@ -256,7 +256,10 @@ BAD_INPUT = {
         ["sweep", {**SMOKE_GRID, "n_seeds": 3}, "--max-runs", "2"],
         "the grid has 3 runs, ",
     ),
-    "bad YAML parameter": (["book", "-p", "n_seeds=[1"], "-p 'n_seeds=[1' is not valid YAML: "),
+    "a parameter of the wrong type": (
+        ["book", "-p", "n_seeds=[1"],
+        "parameter n_seeds='[1' must be of type int",
+    ),
     "no chapter at once": (["book", "--jobs", "0"], "jobs=0: chapters executed at once must be"),
     "missing parameters file": (
         ["book", "--parameters", "nowhere.yaml"],

@@ -8,6 +8,7 @@ from gni.parameters import (
     assigned_names,
     at_least,
     check_parameters,
+    coerce,
     in_range,
     names_by_name,
     names_from,
@@ -100,6 +101,27 @@ def test_infinity_is_no_setting():
     rule = at_least(0)
     assert rule.ok(0.01) and not rule.ok(float("inf")) and not rule.ok(float("nan"))
     assert rule.allowed == "a finite number >= 0"
+
+
+def test_values_are_typed_by_the_chapters_declaration_not_by_yaml():
+    """Issue 23: `-p sigma0=1e-3` (text to YAML) and `learning_rates=0.001` (a float)."""
+    assert coerce("1e-3", "float") == 0.001 and coerce("5", "int") == 5
+    assert coerce(0.001, "str") == "0.001" and coerce("true", "bool") is True
+    assert coerce("[1", "int") == "[1" and coerce("\uff11", "int") == "\uff11"  # fullwidth 1
+    assert coerce("\uff11", "float") == "\uff11" and coerce(True, "str") is True
+
+
+def test_seeds_and_numbers_are_ascii():
+    with pytest.raises(ValueError, match="ASCII digits"):
+        split_seeds("\uff11,\u0663")  # fullwidth 1, Arabic-Indic 3
+    with pytest.raises(ValueError, match="ASCII"):
+        split_numbers("0.001,\uff12")
+    assert split_seeds("2, 3,4") == [2, 3, 4]
+
+
+def test_a_dataset_is_tuned_or_transferred_not_both():
+    transfers = names_by_name(["a", "b", "c"], ["a"])
+    assert transfers.ok("b:a; c:a") and not transfers.ok("a:a")
 
 
 def test_helpers():
