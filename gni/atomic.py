@@ -2,9 +2,12 @@
 
 A reader (another process, a later session) sees the old version or the new one, never
 half of one. A write that fails cleans up after itself; one that is killed leaves a
-hidden temporary name (``.name.XXXXXXXX`` for a folder, ``.name.XXXXXXXX.part`` for a
-file) that the next write ignores and :func:`remove_stale_temporaries` removes once it
-is old enough that its writer is surely gone.
+hidden temporary name (``.name.gnitmp.XXXXXXXX`` for a folder, with ``.part`` or another
+suffix for a file) that the next write ignores and :func:`remove_stale_temporaries`
+removes once it is old enough that its writer is surely gone: every write does so in
+the folder it writes to, so leftovers go from every folder gni writes (records,
+checkpoints, prepared data, executed chapters). Only names with gni's ``.gnitmp.``
+marker are ever removed; a user's own hidden files (``.notes.markdown``) are not.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-# The names mkstemp/mkdtemp give with the prefixes below: 8 characters of [a-z0-9_].
-TEMPORARY_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}(\.part)?$")
+MARKER = ".gnitmp."  # in every temporary name this module makes, and in no other
+# The names mkstemp/mkdtemp give with the prefixes below: 8 characters of [a-z0-9_], then
+# the file's suffix (.part, .part.ipynb) or nothing (a folder).
+TEMPORARY_NAME = re.compile(r"^\..+\.gnitmp\.[a-z0-9_]{8}(\.part(\.[a-z]+)?)?$")
 STALE_SECONDS = 3600.0  # a temporary untouched this long has lost its writer
 
 
@@ -32,7 +37,8 @@ def atomic_file(path: Path, mode: int = 0o644, suffix: str = ".part") -> Iterato
     ``suffix`` ends the temporary name (a tool that checks extensions may need its own).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    remove_stale_temporaries(path.parent)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{MARKER}", suffix=suffix)
     os.close(fd)
     tmp = Path(name)
     try:
@@ -59,7 +65,8 @@ class DirWrite:
 def atomic_dir_write(path: Path, complete: Callable[[Path], bool]) -> Iterator[DirWrite]:
     """As :func:`atomic_dir`, but yields a :class:`DirWrite` that says whether it was kept."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    write = DirWrite(Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.")))
+    remove_stale_temporaries(path.parent)
+    write = DirWrite(Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}{MARKER}")))
     write.tmp.chmod(0o755)  # mkdtemp makes it private
     try:
         yield write
@@ -89,8 +96,8 @@ def atomic_dir(path: Path, complete: Callable[[Path], bool]) -> Iterator[Path]:
 def remove_stale_temporaries(folder: Path, older_than: float = STALE_SECONDS) -> list[Path]:
     """Remove the hidden temporaries in ``folder`` untouched for ``older_than`` seconds.
 
-    Only names this module makes are touched (``.name.XXXXXXXX`` and its ``.part``
-    file form). A temporary that cannot be removed (gone already, read-only folder) is
+    Only names this module makes are touched (``.name.gnitmp.XXXXXXXX``, with a file's
+    suffix). A temporary that cannot be removed (gone already, read-only folder) is
     skipped. Returns what was removed.
     """
     cutoff = time.time() - older_than

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from gni import GniError
+from gni.atomic import atomic_file
 from gni.config import make_config
 from gni.results import ResultsStore, load_curves, load_runs
 from tests.conftest import files_under
@@ -147,18 +148,34 @@ def test_stale_temporaries_are_removed_and_fresh_ones_kept(tmp_path):
         return path
 
     stale = [
-        temporary(f".{run_id}.k2x_9abc", True),
-        temporary(".x.json.0abcdefg.part", True, False),
+        temporary(f".{run_id}.gnitmp.k2x_9abc", True),
+        temporary(".x.json.gnitmp.0abcdefg.part", True, False),
     ]
-    fresh = temporary(f".{run_id}.fresh123", False)
+    fresh = temporary(f".{run_id}.gnitmp.fresh123", False)
     corrupt = temporary(f".corrupt/{run_id}-20250101-000000-000000", True)
     os.utime(corrupt.parent, (hour_ago, hour_ago))
+    # issue 23: a user's hidden files that happen to end in a dot and 8 letters stay
+    users = [temporary(".notes.markdown", True, False), temporary(".cache.abcdefgh", True)]
     assert ResultsStore(tmp_path).run_ids() == []  # a read tidies up
     assert not any(p.exists() for p in stale) and fresh.is_dir() and corrupt.is_dir()
+    assert all(p.exists() for p in users)
 
-    again = temporary(f".{run_id}.k2x_9abc", True)
+    again = temporary(f".{run_id}.gnitmp.k2x_9abc", True)
     _record(ResultsStore(tmp_path), 1, 1.0)  # and so does a write
     assert not again.exists() and fresh.is_dir()
+
+
+def test_every_write_tidies_its_own_folder(tmp_path):
+    """Issue 23: leftovers of a killed `gni book` (.01_reproduce.ipynb.gnitmp.x.part.ipynb),
+    of checkpoints and of prepared data went unremoved: every atomic write removes them."""
+    hour_ago = time.time() - 3700
+    left = tmp_path / ".01_reproduce.ipynb.gnitmp.abc_1234.part.ipynb"
+    left.write_text("{}")
+    os.utime(left, (hour_ago, hour_ago))
+    with atomic_file(tmp_path / "02_schedules.ipynb") as tmp:
+        assert tmp.name.startswith(".02_schedules.ipynb.gnitmp.")
+        tmp.write_text("{}")
+    assert not left.exists() and (tmp_path / "02_schedules.ipynb").is_file()
 
 
 def test_hidden_names_in_the_results_store_are_git_ignored(tmp_path):
@@ -167,10 +184,10 @@ def test_hidden_names_in_the_results_store_are_git_ignored(tmp_path):
     shutil.copy(ROOT / ".gitignore", tmp_path / ".gitignore")
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     ignored = [
-        "results/.text8-smoke-none-s0-0123456789ab.k2x_9abc/config.json",
+        "results/.text8-smoke-none-s0-0123456789ab.gnitmp.k2x_9abc/config.json",
         "results/.corrupt/text8-cpu-none-s0-0123456789ab-20250101-000000-000000/summary.json",
-        "results/datasets/.text8-first_3000000.json.k2x_9abc.part",
-        "results/text8-cpu-none-s0-0123456789ab/.probe_x.json.k2x_9abc.part",
+        "results/datasets/.text8-first_3000000.json.gnitmp.k2x_9abc.part",
+        "results/text8-cpu-none-s0-0123456789ab/.probe_x.json.gnitmp.k2x_9abc.part",
         "results/text8-smoke-none-s0-0123456789ab/summary.json",
     ]
     kept = ["results/text8-cpu-none-s0-0123456789ab/summary.json", "results/datasets/x.json"]
