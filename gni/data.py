@@ -390,8 +390,8 @@ def record_manifest(name: str, n_bytes: int | None = None) -> Path:
     """
     meta = _public(json.loads((prepare(name, n_bytes) / "meta.json").read_text()))
     path = _manifest_path(name, n_bytes)
-    if path.is_file() and json.loads(path.read_text()) == meta:
-        return path
+    if _read_manifest(path) == meta:
+        return path  # a manifest that cannot be read is written again, like a changed one
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(meta, indent=1) + "\n")
     return path
@@ -415,9 +415,27 @@ def describe(name: str, n_bytes: int | None = None) -> dict:
     """
     get_dataset(name)
     path = _manifest_path(name, n_bytes)
-    if path.is_file():
-        return json.loads(path.read_text())
-    return _public(json.loads((prepare(name, n_bytes) / "meta.json").read_text()))
+    manifest = _read_manifest(path)
+    if manifest is not None:
+        return manifest
+    try:
+        return _public(json.loads((prepare(name, n_bytes) / "meta.json").read_text()))
+    except GniError as e:
+        if not path.exists():
+            raise
+        raise GniError(
+            f"{path} cannot be read, and the data to write it again is not at hand: {e}"
+        ) from None
+
+
+def _read_manifest(path: Path) -> dict | None:
+    """A data manifest's content; None when it is missing or cannot be read (truncated,
+    say: it is derived from the data, so it is written again rather than trusted)."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) and "vocab_size" in value else None
 
 
 def _token_file_digest(path: Path) -> str | None:
@@ -452,6 +470,16 @@ def prepared_problem(folder: Path) -> str | None:
             return f"{meta_path} does not describe {path.name}"
         if _token_file_digest(path) != digests[f"{split}.bin"]:
             return f"{path} does not match the sha256 recorded in meta.json when it was prepared"
+    vocab = meta.get("vocab")
+    if not isinstance(vocab, list) or len(vocab) != meta.get("vocab_size"):
+        return f"{meta_path}: its vocabulary does not have vocab_size entries"
+    for split in SPLITS:  # every token an id of the vocabulary (the digests do not cover it)
+        path = folder / f"{split}.bin"
+        if path.stat().st_size == 0:  # no such split (shakespeare_char has no test split)
+            continue
+        tokens = np.memmap(path, dtype=np.uint16, mode="r")
+        if int(tokens.max()) >= len(vocab):
+            return f"{meta_path}: its vocabulary has {len(vocab)} entries, {split}.bin uses more"
     return None
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from gni import __version__
 
 VERSION = 2  # 2: the template's warmup, its max_iters + 1 steps, both train losses
-CODE_SHA256 = "0edc4d900260b217bc5c6a4d59e3a24d78c3cfb29d3423a6f1c3157d9f65c074"
+CODE_SHA256 = "40b707446ac95fa75e45a29b2e8fbce0b3632b47f4997d12f8eeb44a2f044b08"
 PACKAGE = Path(__file__).resolve().parent
 TRAINING_CODE = (
     "data.py",

@@ -35,8 +35,23 @@ import pandas as pd
 from gni import GniError, paths
 from gni.atomic import atomic_dir_write, remove_stale_temporaries
 from gni.config import RunConfig
+from gni.untrusted import shown
 
 RECORD_FILES = ("config.json", "curves.csv", "summary.json")
+# What every summary holds (gni.train writes them all; a loss may be null)
+SUMMARY_FIELDS = (
+    "run_id",
+    "status",
+    "iters_done",
+    "final_train_loss_eval",
+    "final_train_loss_minibatch",
+    "best_val_loss",
+    "best_val_iter",
+    "final_val_loss",
+    "final_test_loss",
+    "wall_seconds",
+    "recipe_version",
+)
 CORRUPT = ".corrupt"  # where unreadable records are moved aside (hidden: git-ignored)
 MIN_FREE_BYTES = 1 << 20  # a sweep does not start with less free space than this
 _warned: set[tuple[str, int]] = set()  # (message, mtime) already reported by this process
@@ -87,6 +102,43 @@ def _parse(path: Path) -> Any:
     return curves
 
 
+def _address_problem(run_id: str, value: Any) -> str | None:
+    """Why a parsed record file is not run ``run_id``'s (the store is addressed by the
+    hash of each run's settings: a folder must hold the run its name says), or None."""
+    if isinstance(value, RunConfig):
+        if value.run_id != run_id:
+            return f"holds the config of run {value.run_id}, not of {run_id}"
+    elif isinstance(value, dict):
+        missing = [f for f in SUMMARY_FIELDS if f not in value]
+        if missing:
+            return f"lacks {', '.join(missing)}"
+        if value["run_id"] != run_id:
+            return f"is the summary of run {shown(value['run_id'])}, not of {run_id}"
+    return None
+
+
+def read_extra(path: Path) -> dict[str, Any]:
+    """A JSON object that a probe or an interpolation added to a record's folder
+    (``probe_<name>.json``, ``interpolation_<run id>.json``); RecordError naming ``path``
+    if it is missing or unreadable. An unreadable one (truncated, say) is first moved
+    aside to ``<store>/.corrupt/``, so that whoever wrote it writes it again."""
+    try:
+        value = json.loads(path.read_text())
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a JSON object, found {type(value).__name__}")
+        return value
+    except FileNotFoundError:
+        raise RecordError(f"{path}: no such file") from None
+    except (ValueError, OSError) as e:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        aside = path.parent.parent / CORRUPT / f"{path.parent.name}-{path.name}-{stamp}"
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):  # another reader moved it first
+            os.rename(path, aside)
+        warn(f"moved the unreadable {path} aside to {aside}")
+        raise RecordError(f"{path}: {type(e).__name__}: {e}") from None
+
+
 class ResultsStore:
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root) if root is not None else paths.results_dir()
@@ -102,15 +154,19 @@ class ResultsStore:
             remove_stale_temporaries(self.root)
 
     def _read(self, run_id: str, name: str) -> Any:
-        """One parsed record file; RecordError naming the path if missing or unreadable."""
+        """One parsed record file; RecordError naming the path if missing, unreadable,
+        or not of this run (:func:`_address_problem`)."""
         self._tidy()
         path = self.path(run_id) / name
         try:
-            return _parse(path)
+            value = _parse(path)
         except FileNotFoundError:
             raise RecordError(f"{path}: no such file") from None
         except (ValueError, TypeError, OSError) as e:
             raise RecordError(f"{path}: {type(e).__name__}: {e}") from None
+        if problem := _address_problem(run_id, value):
+            raise RecordError(f"{path}: {problem}")
+        return value
 
     def has(self, run_id: str) -> bool:
         """True when a complete, readable record exists for ``run_id``.

@@ -64,8 +64,8 @@ from gni.atomic import atomic_file
 from gni.config import RunConfig
 from gni.data import TokenData
 from gni.model import GPT
-from gni.results import ResultsStore
-from gni.train import build_model
+from gni.results import RecordError, ResultsStore, read_extra
+from gni.train import build_model, load_error
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # inputs, targets
 LossFn = Callable[[Any, torch.Tensor], torch.Tensor]  # (model output, targets) -> mean loss
@@ -711,8 +711,21 @@ def load_final_model(config: RunConfig) -> tuple[nn.Module, torch.Tensor, TokenD
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated, foreign, or holding code: none is a weights file
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise GniError(f"{path} cannot be loaded ({type(e).__name__}: {first})") from None
+        raise GniError(
+            f"{path} cannot be loaded ({load_error(e)}); it is not loaded any other way, "
+            "since a file that needs more than weights_only=True can run code: train the "
+            "run again to write it anew"
+        ) from None
+    stored = state.get("config") if isinstance(state, dict) else None
+    try:
+        owner = RunConfig.from_dict(stored).run_id if isinstance(stored, dict) else None
+    except (GniError, TypeError, ValueError):
+        owner = None
+    if owner != config.run_id:
+        raise GniError(
+            f"{path} holds the weights of {owner or 'no known run'}, not of run "
+            f"{config.run_id}: train the run again to write its own"
+        )
     data = TokenData(config.dataset, config.data_bytes, config.train_chars)
     if state.get("vocab") != data.vocab:
         raise GniError(f"{path}: its vocabulary is not that of {config.dataset}'s data here")
@@ -875,7 +888,8 @@ def interpolation_between(
             raise GniError(f"run {config.run_id} cannot be interpolated: {why}")
     target = store.path(a.run_id) / f"interpolation_{b.run_id}.json"
     if target.is_file():
-        return json.loads(target.read_text())
+        with contextlib.suppress(RecordError):  # unreadable: moved aside, computed again
+            return read_extra(target)
     s = ProbeSettings()
     obj, _ = _run_objective(a, s)
     other, _, _ = load_final_model(b)

@@ -65,7 +65,7 @@ from gni import GniError
 from gni.atomic import atomic_file
 from gni.config import FIELDS, RunConfig, make_config
 from gni.data import prepare
-from gni.results import ResultsStore, config_columns, load_runs
+from gni.results import RecordError, ResultsStore, config_columns, load_runs, read_extra
 from gni.untrusted import load_yaml, shown
 
 EXECUTORS = ("local", "dask")
@@ -265,6 +265,19 @@ def _probe_target(probe: Probe, record: Path) -> Path:
     return record / f"probe_{probe.__name__}.json"
 
 
+def _probed(probe: Probe, record: Path) -> bool:
+    """Whether the record holds a readable file of ``probe`` (an unreadable one is moved
+    aside by :func:`gni.results.read_extra`, and the run probed again)."""
+    target = _probe_target(probe, record)
+    if not target.is_file():
+        return False
+    try:
+        read_extra(target)
+    except RecordError:
+        return False
+    return True
+
+
 def _apply_probes(probes: Sequence[Probe], config: RunConfig, record: Path) -> str | None:
     """Apply each probe the record lacks; the errors of those that raised, else None.
 
@@ -273,7 +286,7 @@ def _apply_probes(probes: Sequence[Probe], config: RunConfig, record: Path) -> s
     errors = []
     for probe in probes:
         target = _probe_target(probe, record)
-        if target.is_file():
+        if _probed(probe, record):
             continue
         try:
             values = probe(config, record)
@@ -574,7 +587,7 @@ def run(
         p.config.to_dict()
         for p in points
         if store.has(p.config.run_id)
-        and any(not _probe_target(q, store.path(p.config.run_id)).is_file() for q in probes)
+        and any(not _probed(q, store.path(p.config.run_id)) for q in probes)
     ]
     if missing or unprobed:
         store.check_writable()  # before any training, not after

@@ -533,7 +533,7 @@ def train(
     return _finish(run, status, store, checkpoint)
 
 
-def _load_error(error: BaseException) -> str:
+def load_error(error: BaseException) -> str:
     """Why a checkpoint could not be loaded, in one line: the first sentence of the
     message (torch's advice to load the file unsafely follows it, and is left out)."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
@@ -566,7 +566,7 @@ def _resume(config: RunConfig, data: TokenData, device: str, checkpoint: Path) -
     except OSError as e:  # unreadable here (permissions, I/O error): not known to be broken
         raise GniError(f"{checkpoint}: cannot be read ({e.strerror or e})") from None
     except Exception as e:  # whatever is wrong with the file, the run must not stick on it
-        reason = _load_error(e)
+        reason = load_error(e)
     aside = checkpoint.with_name(checkpoint.name + ".broken")
     try:
         os.replace(checkpoint, aside)

@@ -3,6 +3,7 @@ import http.server
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -394,3 +395,30 @@ def test_cpu_prefix_of_the_real_data(name, vocab_size):
     assert meta["splits"] == {"train": 2_700_000, "val": 150_000, "test": 150_000}
     assert meta["vocab_size"] == vocab_size
     assert meta["text_sha256"] == DATASETS[name].prefix_sha256[3_000_000]
+
+
+def test_a_cut_vocabulary_is_prepared_again(tiny, capsys):
+    """Issue 23: a meta.json whose vocabulary was cut (its token digests still holding)
+    crashed training with an IndexError in the embedding."""
+    folder = prepare("tiny")
+    meta = json.loads((folder / "meta.json").read_text())
+    cut = meta | {"vocab": meta["vocab"][:3], "vocab_size": 3}
+    (folder / "meta.json").write_text(json.dumps(cut))
+    assert TokenData("tiny").vocab_size == meta["vocab_size"]
+    assert "its vocabulary has 3 entries, train.bin uses more" in capsys.readouterr().err
+    (folder / "meta.json").write_text(json.dumps(meta | {"vocab": meta["vocab"][:3]}))
+    assert prepare("tiny") == folder
+    assert "does not have vocab_size entries" in capsys.readouterr().err
+
+
+def test_a_truncated_manifest_is_written_again_or_named(tiny, tmp_path, monkeypatch, server):
+    """Issue 23: `gni data prepare` gave a JSONDecodeError traceback."""
+    manifest = record_manifest("tiny", 5000)
+    good = manifest.read_text()
+    manifest.write_text(good[:40])
+    assert record_manifest("tiny", 5000) == manifest and manifest.read_text() == good
+    manifest.write_text(good[:40])
+    shutil.rmtree(tmp_path / "data")
+    monkeypatch.setitem(DATASETS, "tiny", _tiny_dataset(f"{server}/missing/tiny.zip"))
+    with pytest.raises(GniError, match=rf"^{re.escape(str(manifest))} cannot be read, and the"):
+        describe("tiny", 5000)

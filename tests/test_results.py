@@ -13,10 +13,22 @@ import pytest
 from gni import GniError
 from gni.atomic import atomic_file
 from gni.config import make_config
-from gni.results import ResultsStore, load_curves, load_runs
+from gni.results import (
+    SUMMARY_FIELDS,
+    RecordError,
+    ResultsStore,
+    load_curves,
+    load_runs,
+    read_extra,
+)
 from tests.conftest import files_under
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _summary(run_id: str, **values: object) -> dict[str, object]:
+    """A summary with every field a record needs (SUMMARY_FIELDS), ``values`` set."""
+    return {field: None for field in SUMMARY_FIELDS} | {"run_id": run_id, "status": "ok"} | values
 
 
 def _record(store: ResultsStore, seed: int, value: float) -> None:
@@ -24,7 +36,7 @@ def _record(store: ResultsStore, seed: int, value: float) -> None:
     store.write(
         config,
         pd.DataFrame({"iter": [0, 10], "val_loss": [3.0, value]}),
-        {"status": "ok", "best_val_loss": value},
+        _summary(config.run_id, best_val_loss=value),
     )
 
 
@@ -82,8 +94,8 @@ def test_losing_writer_is_told_its_copy_was_not_kept(tmp_path):
     store = ResultsStore(tmp_path)
     config = make_config("text8", "smoke", 0)
     curves = pd.DataFrame({"iter": [0, 10], "val_loss": [3.0, 2.0]})
-    first = store.write(config, curves, {"status": "ok", "best_val_loss": 2.0})
-    second = store.write(config, curves, {"status": "ok", "best_val_loss": 9.9})
+    first = store.write(config, curves, _summary(config.run_id, best_val_loss=2.0))
+    second = store.write(config, curves, _summary(config.run_id, best_val_loss=9.9))
     assert first == second == store.path(config.run_id)
     assert first.kept and not second.kept
     assert store.read_summary(config.run_id)["best_val_loss"] == 2.0
@@ -97,6 +109,16 @@ UNREADABLE = {
     "merge conflict in curves": (
         "curves.csv",
         "iter,val_loss\n0,3\n<<<<<<< HEAD\n10,2.5\n=======\n10,2.4\n>>>>>>> other\n",
+    ),
+    # issue 23: the store checks its own addresses and what a summary must hold
+    "another run's config": (
+        "config.json",
+        json.dumps(make_config("text8", "smoke", 1).to_dict()),
+    ),
+    "a summary with only a status": ("summary.json", '{"status": "ok"}'),
+    "another run's summary": (
+        "summary.json",
+        json.dumps(_summary(make_config("text8", "smoke", 1).run_id)),
     ),
 }
 
@@ -198,3 +220,20 @@ def test_hidden_names_in_the_results_store_are_git_ignored(tmp_path):
         ["git", "check-ignore", *ignored, *kept], cwd=tmp_path, capture_output=True, text=True
     )
     assert out.stdout.splitlines() == ignored
+
+
+def test_an_unreadable_probe_file_is_moved_aside_and_named(tmp_path, capsys):
+    """Issue 23: a truncated probe or interpolation JSON was taken as done, forever."""
+    store = ResultsStore(tmp_path)
+    _record(store, 0, 2.5)
+    run_id = make_config("text8", "smoke", 0).run_id
+    probe = store.path(run_id) / "probe_sharpness_probe.json"
+    probe.write_text('{"top_eigenvalue": 1')
+    with pytest.raises(RecordError, match=re.escape(f"{probe}: JSONDecodeError")):
+        read_extra(probe)
+    assert not probe.exists() and "moved the unreadable" in capsys.readouterr().err
+    (aside,) = (tmp_path / ".corrupt").iterdir()
+    assert aside.name.startswith(f"{run_id}-probe_sharpness_probe.json-")
+    assert store.has(run_id)  # the record itself is sound
+    probe.write_text('{"top_eigenvalue": 1.5}')
+    assert read_extra(probe) == {"top_eigenvalue": 1.5}

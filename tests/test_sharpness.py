@@ -12,8 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from gni import GniError
-from gni.config import profile_config
+from gni import GniError, paths
+from gni.config import make_config, profile_config
 from gni.data import TokenData
 from gni.model import GPT, GPTConfig
 from gni.results import ResultsStore
@@ -30,6 +30,7 @@ from gni.sharpness import (
     flat_parameters,
     hutchinson_trace,
     interpolation_between,
+    load_final_model,
     loss_along,
     loss_interpolation,
     loss_plane,
@@ -536,3 +537,24 @@ def test_plane_rescaled_and_pair_probes_agree_with_the_sweep_probe():
     missing = dataclasses.replace(configs["baseline"], seed=99)
     with pytest.raises(GniError, match=f"run {missing.run_id} has no record"):
         interpolation_between(missing, configs["gni"], store)
+
+
+def test_another_runs_weights_are_refused_naming_both(tmp_path):
+    """Issue 23: another run's model.pt copied in was probed, and cached under this run."""
+    table = run(
+        {"base": {"dataset": "shakespeare_char", "profile": "smoke"}, "n_seeds": 2},
+        progress=False,
+    ).set_index("seed")
+    mine, other = (make_config("shakespeare_char", "smoke", s) for s in (0, 1))
+    assert table.loc[0, "run_id"] == mine.run_id
+    folder = paths.checkpoint_dir()
+    (folder / mine.run_id / "model.pt").write_bytes(
+        (folder / other.run_id / "model.pt").read_bytes()
+    )
+    with pytest.raises(GniError, match=f"holds the weights of {other.run_id}, not of run"):
+        load_final_model(mine)
+    (folder / mine.run_id / "model.pt").write_bytes(b"\x80\x02cos\nsystem\n")  # code
+    with pytest.raises(GniError) as error:
+        load_final_model(mine)
+    assert "weights_only=False" not in str(error.value).replace("more than weights_only", "")
+    assert "it is not loaded any other way" in str(error.value)

@@ -159,6 +159,14 @@ def test_probes_are_saved_beside_the_record():
             (ResultsStore().path(run_id) / "probe_count_parameters_probe.json").read_text()
         )
         assert probe == {"n_params": table.set_index("run_id").loc[run_id, "n_params"]}
+    # issue 23: a truncated probe file is not taken as done: it is moved aside, probed again
+    record = ResultsStore().path(table["run_id"].iloc[0])
+    (record / "probe_count_parameters_probe.json").write_text('{"n_par')
+    again = run(GRID | {"n_seeds": 1}, probes=[count_parameters_probe], progress=False)
+    assert not again["trained"].any() and again["probe_error"].isna().all()
+    probe = json.loads((record / "probe_count_parameters_probe.json").read_text())
+    assert probe == {"n_params": table["n_params"].iloc[0]}
+    assert any(ResultsStore().root.joinpath(".corrupt").iterdir())
 
 
 def test_recorded_runs_are_probed_on_the_pool_and_a_failing_probe_is_reported():
