@@ -46,12 +46,23 @@ def run_records(store: ResultsStore) -> int:
     return sum(1 for p in store.root.glob(f"*-{PROFILE}-*") if (p / "summary.json").is_file())
 
 
+def read_log(path: Path) -> dict[str, Any]:
+    """A log written by this script; SystemExit with one line naming it otherwise."""
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict) or not isinstance(data.get("chapters"), dict):
+            raise ValueError("not a log of this script (no chapters)")
+    except (OSError, ValueError) as e:
+        raise SystemExit(f"regenerate_book.py: error: --log {path} cannot be read: {e}") from None
+    return data
+
+
 class Log:
     """The JSON log: per chapter, seconds spent (over every attempt) and whether it is done."""
 
     def __init__(self, path: Path, fresh: dict[str, Any]) -> None:
         self.path = path
-        self.data = json.loads(path.read_text()) if path.is_file() else fresh
+        self.data = read_log(path) if path.is_file() else fresh
         self.lock = threading.Lock()
 
     def write(self) -> None:
@@ -94,6 +105,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="Dask workers, one thread each")
     parser.add_argument("--log", default="benchmarks/regenerate_book.json", help="the JSON log")
     args = parser.parse_args()
+    if not 1 <= args.workers <= 1024:  # checked here, not after a chapter has run
+        parser.error(f"--workers {args.workers}: allowed 1 to 1024")
     root = paths.home().resolve()
     store = ResultsStore()
     log_path = root / args.log
@@ -102,7 +115,7 @@ def main() -> None:
             f"{store.root} already holds {run_records(store)} {PROFILE} run records: "
             "regeneration starts from an empty results store (or resume with the log)"
         )
-    if log_path.is_file() and json.loads(log_path.read_text()).get("built"):
+    if log_path.is_file() and read_log(log_path).get("built"):
         raise SystemExit(
             f"{log_path} records a finished regeneration: to measure one of your own, "
             "empty the results store and pass --log with a new file"

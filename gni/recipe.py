@@ -22,7 +22,7 @@ from pathlib import Path
 from gni import __version__
 
 VERSION = 2  # 2: the template's warmup, its max_iters + 1 steps, both train losses
-CODE_SHA256 = "40b707446ac95fa75e45a29b2e8fbce0b3632b47f4997d12f8eeb44a2f044b08"
+CODE_SHA256 = "6f465060034e6684163288436e087a07e5b4673fbc0d2c87ede4f04f5fe97617"
 PACKAGE = Path(__file__).resolve().parent
 TRAINING_CODE = (
     "data.py",

@@ -59,16 +59,52 @@ def available_memory(device: str) -> tuple[int, str] | None:
     """Bytes a run can use on ``device`` and what they are, or None when unknown.
 
     CUDA: the device's free memory (torch.cuda.mem_get_info) plus what this process's
-    allocator holds unused. CPU: the physical memory (SC_PHYS_PAGES x SC_PAGE_SIZE).
+    allocator holds unused. CPU: the memory available now (Linux's MemAvailable, what
+    can be given to processes without swapping), or what the control group (a
+    container's limit) leaves, whichever is smaller; elsewhere the physical memory.
     """
     if device.startswith("cuda"):
         free, _ = torch.cuda.mem_get_info(device)
         cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
         return free + cached, f"free memory on {device}"
+    found = [m for m in (_mem_available(), _cgroup_room()) if m is not None]
+    if found:
+        return min(found)
     try:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "physical memory"
     except (AttributeError, ValueError, OSError):  # no sysconf, or no such name here
         return None
+
+
+def _mem_available() -> tuple[int, str] | None:
+    """Linux's MemAvailable (/proc/meminfo), in bytes; None elsewhere."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024, "memory available"
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _cgroup_room() -> tuple[int, str] | None:
+    """What this process's control group may still use (v2: memory.max - memory.current;
+    v1: limit_in_bytes - usage_in_bytes), in bytes; None without a limit."""
+    for limit, usage in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+        ),
+    ):
+        try:
+            text = Path(limit).read_text().strip()
+            if text == "max" or int(text) >= 2**60:  # v1 writes a huge number for none
+                return None
+            return int(text) - int(Path(usage).read_text()), "the control group's limit"
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def _size(n: int) -> str:

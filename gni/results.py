@@ -197,10 +197,17 @@ class ResultsStore:
         final = self.path(run_id)
         if final.exists() and not self.has(run_id):
             self.set_aside(run_id)
-        with atomic_dir_write(final, complete=lambda folder: self.has(folder.name)) as write:
-            (write.tmp / "config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n")
-            curves.to_csv(write.tmp / "curves.csv", index=False, float_format="%.6g")
-            (write.tmp / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+        try:
+            with atomic_dir_write(final, complete=lambda folder: self.has(folder.name)) as write:
+                config_text = json.dumps(config.to_dict(), indent=1) + "\n"
+                (write.tmp / "config.json").write_text(config_text)
+                curves.to_csv(write.tmp / "curves.csv", index=False, float_format="%.6g")
+                (write.tmp / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+        except OSError as e:  # a disk that filled up during the run, say
+            raise GniError(
+                f"{final}: the record cannot be written ({e.strerror or e}); free some space "
+                "in the results store, and run again (the checkpoint resumes the run)"
+            ) from None
         result = RecordPath(final)
         result.kept = write.kept
         return result

@@ -50,6 +50,7 @@ import os
 import platform
 import re
 import resource
+import shutil
 import statistics
 import sys
 import time
@@ -472,8 +473,21 @@ class CpuTimeCheck:
 
 
 def _save_atomic(obj: Any, path: Path) -> None:
-    with atomic_file(path) as tmp:
-        torch.save(obj, tmp)
+    """``torch.save`` through a temporary file; one GniError naming ``path`` (and the
+    room left) when it cannot be written, a disk that filled up during the run say."""
+    try:
+        with atomic_file(path) as tmp:
+            torch.save(obj, tmp)
+    except (OSError, RuntimeError) as e:  # torch reports a full disk as a RuntimeError
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        try:
+            free = f"{shutil.disk_usage(path.parent).free:,} bytes free"
+        except OSError:
+            free = "its folder cannot be read"
+        raise GniError(
+            f"{path}: cannot be written ({reason}; {free}); free some space, or set "
+            "GNI_CHECKPOINT_DIR to a folder with room, and run again to resume"
+        ) from None
 
 
 def _peak_memory_mb(device: str) -> tuple[float, str]:

@@ -245,7 +245,7 @@ def test_model_too_large_for_memory_fails_at_once(tmp_path):
         r"gni: error: this run needs an estimated [\d,.]+ GiB of memory to train "
         r"\(12,352,003,136 parameters: [\d,.]+ GiB for weights, gradients and "
         r"optimizer state; [\d,.]+ GiB of activations for batch_size=8, block_size=32, "
-        r"n_layer=1000000, n_embd=32\), but cpu has [\d,.]+ GiB \(physical memory\); make "
+        r"n_layer=1000000, n_embd=32\), but cpu has [\d,.]+ GiB \(memory available\); make "
         r"the model or the batch smaller \(n_layer, n_embd, batch_size, block_size\)\n",
         result.stderr,
     ), result.stderr
@@ -256,3 +256,41 @@ def test_model_too_large_for_memory_fails_at_once(tmp_path):
     with pytest.raises(GniError, match="this run needs an estimated"):
         train(_smoke(n_layer=1_000_000), progress=False)
     assert time.perf_counter() - start < 5
+
+
+def test_a_disk_that_fills_up_at_a_checkpoint_is_one_error_naming_it(tmp_path, monkeypatch):
+    """Issue 23: torch.save's RuntimeError came through as a traceback."""
+    from gni import train as gni_train
+
+    def full(obj, path):
+        raise RuntimeError(
+            "[enforce fail at inline_container.cc:603] . PytorchStreamWriter "
+            "failed writing file data/0: file write failed\nmore"
+        )
+
+    monkeypatch.setattr(gni_train.torch, "save", full)
+    with pytest.raises(GniError) as error:
+        train(_smoke(), progress=False, checkpoint_interval=5)
+    resume = paths.checkpoint_dir() / _smoke().run_id / "resume.pt"
+    assert str(error.value).startswith(f"{resume}: cannot be written ([enforce fail")
+    assert "bytes free); free some space" in str(error.value) and "\n" not in str(error.value)
+    assert files_under(resume.parent) == []  # no temporary left behind
+
+
+def test_a_disk_that_fills_up_at_the_record_is_one_error_naming_it(tmp_path, monkeypatch):
+    """Issue 23: the message named no path."""
+    import errno
+
+    import pandas as pd
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # no file name, as pandas
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full)
+    with pytest.raises(GniError) as error:
+        train(_smoke(), progress=False)
+    record = ResultsStore().path(_smoke().run_id)
+    assert str(error.value).startswith(
+        f"{record}: the record cannot be written (No space left on device); free some space"
+    )
+    assert files_under(tmp_path / "results") == []
