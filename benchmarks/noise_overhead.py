@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import platform
 import statistics
@@ -36,6 +35,7 @@ from pathlib import Path
 
 import torch
 
+from gni.atomic import write_json
 from gni.config import profile_config
 from gni.data import TokenData
 from gni.noise import GradientNoise
@@ -287,7 +287,7 @@ def main() -> None:
         "load_average_after": list(os.getloadavg()),
     }
     out = args.out or Path(__file__).with_name(f"noise_overhead_{device.split(':')[0]}.json")
-    out.write_text(json.dumps(report, indent=1) + "\n")
+    write_json(out, report)
     print(f"wrote {out}")
 
 

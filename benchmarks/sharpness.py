@@ -21,7 +21,6 @@ machine slows everything alike; the ratios hold, the seconds are pessimistic). W
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 
 from gni import paths
+from gni.atomic import write_json
 from gni.config import RunConfig, profile_config
 from gni.data import TokenData
 from gni.sharpness import (
@@ -181,7 +181,7 @@ def main() -> None:
         "forward_over_reverse_over_double_backward": func_over_double,
         "eigensolvers": eigensolvers,
     }
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    write_json(args.out, report)
     print(f"wrote {args.out}")
 
 

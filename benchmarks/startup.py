@@ -15,7 +15,6 @@ Both gni commands should stay well under ``import torch`` (issue 9). Writes JSON
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -24,6 +23,8 @@ import sys
 import time
 from importlib.metadata import version
 from pathlib import Path
+
+from gni.atomic import write_json
 
 COMMANDS = {
     "import gni.results": [sys.executable, "-c", "import gni.results"],
@@ -73,7 +74,7 @@ def main() -> None:
         "samples_seconds": samples,
         "ratios": ratios,
     }
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    write_json(args.out, report)
     print(f"wrote {args.out}")
 
 

@@ -17,12 +17,12 @@ scheduling, data loading and writing records). Writes JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
 from pathlib import Path
 
+from gni.atomic import write_json
 from gni.results import ResultsStore
 from gni.sweep import run
 
@@ -105,7 +105,7 @@ def main() -> None:
         f"speed-up of 2 workers over 1 worker x 2 threads: "
         f"{report['speedup_2_workers_over_1_worker_2_threads']:.2f}x"
     )
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    write_json(args.out, report)
     print(f"wrote {args.out}")
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import platform
 import statistics
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from gni.atomic import write_json
 from gni.config import profile_config
 from gni.data import TokenData
 from gni.train import Run, resolve_device
@@ -123,7 +123,7 @@ def main() -> None:
         report["ratios"][f"no_noise_{last}t_speedup_over_{first}t"] = speedup
         print(f"  speed-up of {last} threads over {first} (no noise): {speedup:.2f}x")
     out = args.out or Path(__file__).with_name(f"throughput_{device.split(':')[0]}.json")
-    out.write_text(json.dumps(report, indent=1) + "\n")
+    write_json(out, report)
     print(f"wrote {out}")
 
 

@@ -1,18 +1,21 @@
 """Write files and folders all or nothing: under a temporary name, renamed when complete.
 
 A reader (another process, a later session) sees the old version or the new one, never
-half of one. A write that fails cleans up after itself; one that is killed leaves a
-hidden temporary name (``.name.gnitmp.XXXXXXXX`` for a folder, with ``.part`` or another
-suffix for a file) that the next write ignores and :func:`remove_stale_temporaries`
-removes once it is old enough that its writer is surely gone: every write does so in
-the folder it writes to, so leftovers go from every folder gni writes (records,
-checkpoints, prepared data, executed chapters). Only names with gni's ``.gnitmp.``
-marker are ever removed; a user's own hidden files (``.notes.markdown``) are not.
+half of one, also after a power loss: what is renamed into place is flushed to the disk
+first (``fsync``), and so is the rename. A write that fails cleans up after itself; one
+that is killed leaves a hidden temporary name (``.name.gnitmp.XXXXXXXX`` for a folder,
+with ``.part`` or another suffix for a file) that the next write ignores and
+:func:`remove_stale_temporaries` removes once it is old enough that its writer is surely
+gone: every write does so in the folder it writes to, so leftovers go from every folder
+gni writes (records, checkpoints, prepared data, executed chapters). Only names with
+gni's ``.gnitmp.`` marker are ever removed; a user's own hidden files
+(``.notes.markdown``) are not.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -44,9 +47,29 @@ def atomic_file(path: Path, mode: int = 0o644, suffix: str = ".part") -> Iterato
     try:
         yield tmp
         tmp.chmod(mode)  # mkstemp makes it private
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync(path.parent)  # the rename itself, on the disk
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_json(path: Path, value: object) -> None:
+    """``value`` as indented JSON, written all or nothing (:func:`atomic_file`)."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(json.dumps(value, indent=1) + "\n")
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's or a folder's content to the disk (a folder: the names in it), so
+    that what was renamed into place survives a power loss, not only a killed process."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot sync a folder; the data is synced anyway
+        pass
+    finally:
+        os.close(fd)
 
 
 @dataclass
@@ -70,10 +93,15 @@ def atomic_dir_write(path: Path, complete: Callable[[Path], bool]) -> Iterator[D
     write.tmp.chmod(0o755)  # mkdtemp makes it private
     try:
         yield write
+        for folder, _, files in os.walk(write.tmp):
+            for name in files:
+                _fsync(Path(folder) / name)
+            _fsync(Path(folder))
         if path.exists() and not complete(path):
             shutil.rmtree(path)
         try:
             os.rename(write.tmp, path)
+            _fsync(path.parent)
             write.kept = True
         except OSError:
             if not complete(path):  # not another writer winning the race

@@ -96,7 +96,7 @@ def _break(checkpoint: Path, how: str) -> None:
     elif how == "zeroed":
         checkpoint.write_bytes(bytes(checkpoint.stat().st_size))
     else:  # another run's checkpoint in this run's place
-        other = _smoke(seed=1)
+        other = make_config("shakespeare_char", "smoke", 1)
         train(other, stop_at=10, progress=False)
         shutil.copyfile(paths.checkpoint_dir() / other.run_id / "resume.pt", checkpoint)
 
