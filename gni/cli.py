@@ -99,11 +99,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         progress=False if args.quiet else None,
     )
     s = result.summary  # not None: train() returns None only when given stop_at
-    if result.reused:
-        print(f"reused {result.path}")
-    elif not getattr(result.path, "kept", True):  # lost the write race (ResultsStore.write)
+    if result.reused_because == "waited":
+        print(f"reused {result.path} (another process trained it while this one waited)")
+    elif result.reused_because == "lost race":
         print(f"reused {result.path} (another process wrote it first; this run's copy discarded)")
-        s = store.read_summary(config.run_id)
+    elif result.reused:
+        print(f"reused {result.path}")
     else:
         print(f"wrote {result.path}")
     print(

@@ -22,7 +22,7 @@ from pathlib import Path
 from gni import __version__
 
 VERSION = 2  # 2: the template's warmup, its max_iters + 1 steps, both train losses
-CODE_SHA256 = "6f465060034e6684163288436e087a07e5b4673fbc0d2c87ede4f04f5fe97617"
+CODE_SHA256 = "1ba2903acc30d9f9f4b25776d626393817e3bb474808202d604774a91f0f87b4"
 PACKAGE = Path(__file__).resolve().parent
 TRAINING_CODE = (
     "data.py",

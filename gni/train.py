@@ -44,6 +44,7 @@ on stderr within its first few batches (:class:`CpuTimeCheck`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -54,7 +55,7 @@ import shutil
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,10 @@ class RunResult:
     summary: dict[str, Any]  # status "stopped" (with iters_done) when stopped early
     curves: pd.DataFrame
     reused: bool  # True when the record existed and nothing was trained
+    # why it was reused when this call meant to train: "waited" (another process trained
+    # the run while this one waited for it), "lost race" (both trained; the other's
+    # record was written first and this one's discarded), or None
+    reused_because: str | None = None
 
     @property
     def status(self) -> str:
@@ -530,6 +535,53 @@ def train(
         raise GniError(f"checkpoint_interval={checkpoint_interval}; allowed: None or >= 0")
     if store.has(config.run_id):
         return _stored(store, config.run_id)
+    with _training_lock(paths.checkpoint_dir() / config.run_id / ".lock") as waited:
+        if waited and store.has(config.run_id):  # trained by the process we waited for
+            return _stored(store, config.run_id, because="waited")
+        return _train(config, store, device, checkpoint_interval, stop_at, progress)
+
+
+@contextlib.contextmanager
+def _training_lock(path: Path) -> Iterator[bool]:
+    """Hold an exclusive lock on ``path`` while a run trains (``flock``: released when
+    the process ends, however it ends); yields whether another process held it first,
+    so that two identical ``gni train`` train the run once. Where there is no ``flock``
+    (Windows) or the file cannot be locked, the run goes on unlocked."""
+    try:
+        import fcntl
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a")  # noqa: SIM115 - held open for as long as the lock
+    except (ImportError, OSError):
+        yield False
+        return
+    with handle:
+        waited = False
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waited = True
+            tqdm.write(
+                f"gni: run {path.parent.name} is being trained by another process; waiting "
+                "for its record",
+                file=sys.stderr,
+            )
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks: go on unlocked
+            yield False
+            return
+        yield waited
+
+
+def _train(
+    config: RunConfig,
+    store: ResultsStore,
+    device: str,
+    checkpoint_interval: int | None,
+    stop_at: int | None,
+    progress: bool | None,
+) -> RunResult:
+    """:func:`train` for a run the store lacks, under its lock."""
     data = TokenData(config.dataset, config.data_bytes, config.train_chars)
     data.check_block_size(config.block_size)
     check_fits(config, data.vocab_size, device)
@@ -662,18 +714,17 @@ def _finish(run: Run, status: str, store: ResultsStore, checkpoint: Path) -> Run
     path = store.write(config, curves, summary)
     checkpoint.unlink(missing_ok=True)
     if not getattr(path, "kept", True):  # another process wrote this run first: use its
-        return _stored(store, config.run_id)
+        return _stored(store, config.run_id, because="lost race")
     if status == "ok":
         weights = {"config": config.to_dict(), "vocab": data.vocab, "model": run.model.state_dict()}
         _save_atomic(weights, paths.checkpoint_dir() / config.run_id / "model.pt")
     return RunResult(config.run_id, path, summary, curves, reused=False)
 
 
-def _stored(store: ResultsStore, run_id: str) -> RunResult:
+def _stored(store: ResultsStore, run_id: str, because: str | None = None) -> RunResult:
     """The store's record of ``run_id`` (reused: nothing was trained into it here)."""
-    return RunResult(
-        run_id, store.path(run_id), store.read_summary(run_id), store.read_curves(run_id), True
-    )
+    summary, curves = store.read_summary(run_id), store.read_curves(run_id)
+    return RunResult(run_id, store.path(run_id), summary, curves, True, because)
 
 
 def _losses(

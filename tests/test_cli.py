@@ -384,3 +384,30 @@ def test_a_grid_that_is_not_utf8_is_one_error_line(tmp_path, isolated_store):
     out = gni("sweep", str(path))
     assert out.returncode == 2
     assert out.stderr == f"gni: error: grid file {path} is not UTF-8 text (byte 16)\n"
+
+
+def test_two_identical_trainings_at_once_train_the_run_once(isolated_store: Path):
+    """Issue 23: both trained fully, and the second said only "reused"."""
+    command = [sys.executable, "-m", "gni", "train", "--dataset", "shakespeare_char"]
+    command += ["--profile", "smoke", "--quiet", "--set", "max_iters=300"]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lock = isolated_store / "checkpoints"
+    deadline = time.monotonic() + 60
+    while not any(lock.rglob(".lock")) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the first holds the run's lock
+    second = gni(
+        "train",
+        "--dataset",
+        "shakespeare_char",
+        "--profile",
+        "smoke",
+        "--quiet",
+        "--set",
+        "max_iters=60",
+    )
+    out, _ = first.communicate(timeout=300)
+    assert first.returncode == 0 and out.startswith("wrote "), out
+    assert second.returncode == 0, second.stderr
+    assert "another process trained it while this one waited" in second.stdout
+    assert "is being trained by another process; waiting" in second.stderr
+    assert len(ResultsStore(isolated_store / "results").run_ids()) == 1
