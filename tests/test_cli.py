@@ -395,16 +395,7 @@ def test_two_identical_trainings_at_once_train_the_run_once(isolated_store: Path
     deadline = time.monotonic() + 60
     while not any(lock.rglob(".lock")) and time.monotonic() < deadline:
         time.sleep(0.05)  # the first holds the run's lock
-    second = gni(
-        "train",
-        "--dataset",
-        "shakespeare_char",
-        "--profile",
-        "smoke",
-        "--quiet",
-        "--set",
-        "max_iters=60",
-    )
+    second = subprocess.run(command, capture_output=True, text=True, timeout=300)
     out, _ = first.communicate(timeout=300)
     assert first.returncode == 0 and out.startswith("wrote "), out
     assert second.returncode == 0, second.stderr
