@@ -32,9 +32,10 @@ import yaml
 
 from gni import GniError, paths
 from gni.atomic import atomic_file
-from gni.config import PUBLISHED_PROFILE
+from gni.config import PROFILES, PUBLISHED_PROFILE
 from gni.glue import carry_alt_texts, glued_data, paste_glue
 from gni.parameters import coerce, type_error
+from gni.untrusted import shown
 
 EXECUTED = "book/executed"
 FAILED = "_build/failed"
@@ -333,7 +334,6 @@ def stage_variant(root: Path, name: str) -> Path:
             shutil.copytree(source, target)
         elif source.is_file():
             shutil.copy2(source, target)
-    (stage / EXECUTED).mkdir(parents=True, exist_ok=True)
     return stage
 
 
@@ -374,8 +374,8 @@ def check_side_by_side(book: Path, names: Sequence[str], content: dict[str, Any]
             differ = sorted(
                 k for k in ran.keys() | expected.keys() if ran.get(k) != expected.get(k)
             )
-            shown = ", ".join(f"{k}={ran.get(k)!r}" for k in differ)
-            wrong.append(f"{name} ({shown})")
+            values = ", ".join(f"{k}={ran.get(k)!r}" for k in differ)
+            wrong.append(f"{name} ({values})")
     if wrong:
         raise GniError(
             f"{book / EXECUTED} holds chapters executed with other parameters than this "
@@ -431,6 +431,10 @@ def build_book(
     if execute:
         parameters = check_book_parameters(root, selected, parameters)
     content = book_parameters(profile, parameters)
+    if content["profile"] not in PROFILES:  # before its name makes a folder
+        raise GniError(
+            f"profile {shown(content['profile'])}; allowed: one of {', '.join(PROFILES)}"
+        )
     variant = variant_name(content)
     book = root if variant is None else stage_variant(root, variant)
     if execute:

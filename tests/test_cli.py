@@ -261,6 +261,10 @@ BAD_INPUT = {
         "parameter n_seeds='[1' must be of type int",
     ),
     "no chapter at once": (["book", "--jobs", "0"], "jobs=0: chapters executed at once must be"),
+    "a profile that is a path": (
+        ["book", "--profile", "../../elsewhere", "--no-execute"],
+        "profile '../../elsewhere'; allowed: one of smoke, cpu, paper",
+    ),
     "missing parameters file": (
         ["book", "--parameters", "nowhere.yaml"],
         "--parameters nowhere.yaml: No such file or directory",
