@@ -22,7 +22,7 @@ from pathlib import Path
 from gni import __version__
 
 VERSION = 2  # 2: the template's warmup, its max_iters + 1 steps, both train losses
-CODE_SHA256 = "1ba2903acc30d9f9f4b25776d626393817e3bb474808202d604774a91f0f87b4"
+CODE_SHA256 = "e0f7596fcc55435121b0ee203462473827039355bf334a265e7fb9d3659f270f"
 PACKAGE = Path(__file__).resolve().parent
 TRAINING_CODE = (
     "data.py",

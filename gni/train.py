@@ -535,10 +535,15 @@ def train(
         raise GniError(f"checkpoint_interval={checkpoint_interval}; allowed: None or >= 0")
     if store.has(config.run_id):
         return _stored(store, config.run_id)
+    data = TokenData(config.dataset, config.data_bytes, config.train_chars)
+    data.check_block_size(config.block_size)
+    check_fits(config, data.vocab_size, device)
+    check_room(store, paths.checkpoint_dir(), n_parameters(config, data.vocab_size))
+    # checked before the lock: a run refused at once leaves nothing behind
     with _training_lock(paths.checkpoint_dir() / config.run_id / ".lock") as waited:
         if waited and store.has(config.run_id):  # trained by the process we waited for
             return _stored(store, config.run_id, because="waited")
-        return _train(config, store, device, checkpoint_interval, stop_at, progress)
+        return _train(config, data, store, device, checkpoint_interval, stop_at, progress)
 
 
 @contextlib.contextmanager
@@ -575,18 +580,15 @@ def _training_lock(path: Path) -> Iterator[bool]:
 
 def _train(
     config: RunConfig,
+    data: TokenData,
     store: ResultsStore,
     device: str,
     checkpoint_interval: int | None,
     stop_at: int | None,
     progress: bool | None,
 ) -> RunResult:
-    """:func:`train` for a run the store lacks, under its lock."""
-    data = TokenData(config.dataset, config.data_bytes, config.train_chars)
-    data.check_block_size(config.block_size)
-    check_fits(config, data.vocab_size, device)
+    """:func:`train` for a run the store lacks, checked, under its lock."""
     checkpoint = paths.checkpoint_dir() / config.run_id / "resume.pt"
-    check_room(store, paths.checkpoint_dir(), n_parameters(config, data.vocab_size))
     run = _resume(config, data, device, checkpoint)
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats(device)
