@@ -52,6 +52,14 @@ def read_log(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text())
         if not isinstance(data, dict) or not isinstance(data.get("chapters"), dict):
             raise ValueError("not a log of this script (no chapters)")
+        for name, entry in data["chapters"].items():
+            if not (
+                isinstance(entry, dict)
+                and isinstance(entry.get("seconds"), int | float)
+                and isinstance(entry.get("done"), bool)
+                and all(type(entry.get(k)) is int for k in ("attempts", "runs_trained"))
+            ):
+                raise ValueError(f"chapter {name!r}: expected seconds, done, attempts and runs")
     except (OSError, ValueError) as e:
         raise SystemExit(f"regenerate_book.py: error: --log {path} cannot be read: {e}") from None
     return data

@@ -21,7 +21,7 @@ from typing import Any
 from gni import GniError, paths
 from gni.config import PROFILES, data_sizes, make_config, profile_config
 from gni.data import DATASETS, prepared_dir, record_manifests
-from gni.untrusted import load_yaml
+from gni.untrusted import load_yaml, read_text
 
 DESCRIPTION = """\
 gni: gradient noise injection for small character-level GPTs. Prepare the data,
@@ -52,6 +52,8 @@ def _parse_sets(items: Sequence[str]) -> dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise GniError(f"--set {item!r}: expected key=value")
+        if key.strip() in overrides:
+            raise GniError(f"--set {key.strip()} is given twice")
         overrides[key.strip()] = value.strip()
     return overrides
 
@@ -149,20 +151,18 @@ def _book_parameters(args: argparse.Namespace) -> dict[str, Any]:
     parameters = {}
     if args.parameters:
         path = Path(args.parameters)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as e:
-            raise GniError(f"--parameters {path}: {e.strerror or e}") from None
-        except UnicodeDecodeError as e:
-            raise GniError(f"--parameters {path} is not UTF-8 text (byte {e.start})") from None
-        loaded = load_yaml(text, f"--parameters {path}") or {}
+        loaded = load_yaml(read_text(path, f"--parameters {path}"), f"--parameters {path}") or {}
         if not isinstance(loaded, dict):
             raise GniError(f"{args.parameters} must hold a mapping of parameter to value")
         parameters.update(loaded)
+    given: set[str] = set()
     for item in args.p:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise GniError(f"-p {item!r}: expected name=value")
+        if key.strip() in given:
+            raise GniError(f"-p {key.strip()} is given twice")
+        given.add(key.strip())
         parameters[key.strip()] = value  # typed by the chapter's declaration (gni.book)
     return parameters
 

@@ -473,6 +473,10 @@ def prepared_problem(folder: Path) -> str | None:
     vocab = meta.get("vocab")
     if not isinstance(vocab, list) or len(vocab) != meta.get("vocab_size"):
         return f"{meta_path}: its vocabulary does not have vocab_size entries"
+    if not all(type(b) is int and 0 <= b < 256 for b in vocab) or len(set(vocab)) != len(vocab):
+        return f"{meta_path}: its vocabulary is not distinct byte values"
+    if vocab != sorted(vocab):  # gni writes the bytes of the text in order
+        return f"{meta_path}: its vocabulary is not in byte order"
     for split in SPLITS:  # every token an id of the vocabulary (the digests do not cover it)
         path = folder / f"{split}.bin"
         if path.stat().st_size == 0:  # no such split (shakespeare_char has no test split)

@@ -214,7 +214,7 @@ def type_error(name: str, value: Any, type_name: str) -> str | None:
         return None  # an undeclared or unusual type: the chapter's own rule decides
     fits = isinstance(value, expected) and not (expected is not bool and isinstance(value, bool))
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        fits = True
+        fits = abs(value) <= 2**1023  # an int a float can hold (1 and 400 zeros cannot)
     if fits:
         return None
     return (

@@ -22,7 +22,7 @@ from pathlib import Path
 from gni import __version__
 
 VERSION = 2  # 2: the template's warmup, its max_iters + 1 steps, both train losses
-CODE_SHA256 = "e0f7596fcc55435121b0ee203462473827039355bf334a265e7fb9d3659f270f"
+CODE_SHA256 = "46dd8883f16d9fa3fddf35cf6dee8ad5727426d119e412ce4a1cf3510e623656"
 PACKAGE = Path(__file__).resolve().parent
 TRAINING_CODE = (
     "data.py",

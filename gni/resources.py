@@ -67,7 +67,7 @@ def available_memory(device: str) -> tuple[int, str] | None:
         free, _ = torch.cuda.mem_get_info(device)
         cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
         return free + cached, f"free memory on {device}"
-    found = [m for m in (_mem_available(), _cgroup_room()) if m is not None]
+    found = [m for m in (_mem_available(), _cgroup_room(), _address_space_room()) if m]
     if found:
         return min(found)
     try:
@@ -88,22 +88,50 @@ def _mem_available() -> tuple[int, str] | None:
 
 
 def _cgroup_room() -> tuple[int, str] | None:
-    """What this process's control group may still use (v2: memory.max - memory.current;
-    v1: limit_in_bytes - usage_in_bytes), in bytes; None without a limit."""
-    for limit, usage in (
-        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-        (
-            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
-        ),
-    ):
-        try:
-            text = Path(limit).read_text().strip()
-            if text == "max" or int(text) >= 2**60:  # v1 writes a huge number for none
-                return None
-            return int(text) - int(Path(usage).read_text()), "the control group's limit"
-        except (OSError, ValueError):
+    """What this process's control group, and each group above it, may still use (v2:
+    memory.max - memory.current; v1: limit_in_bytes - usage_in_bytes), the least of
+    them, in bytes; None without a limit. The groups are read from /proc/self/cgroup
+    (a Slurm job's, a container's)."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    rooms = []
+    for line in lines:
+        _, controllers, group = line.split(":", 2)
+        if controllers == "":  # v2: one hierarchy
+            base, files = Path("/sys/fs/cgroup"), ("memory.max", "memory.current")
+        elif "memory" in controllers.split(","):
+            base = Path("/sys/fs/cgroup/memory")
+            files = ("memory.limit_in_bytes", "memory.usage_in_bytes")
+        else:
             continue
+        folder = base / group.lstrip("/")
+        for level in (folder, *folder.parents):
+            if not level.is_relative_to(base):
+                break
+            try:
+                text = (level / files[0]).read_text().strip()
+                if text != "max" and int(text) < 2**60:  # v1 writes a huge number for none
+                    rooms.append(int(text) - int((level / files[1]).read_text()))
+            except (OSError, ValueError):
+                continue
+    return (min(rooms), "the control group's limit") if rooms else None
+
+
+def _address_space_room() -> tuple[int, str] | None:
+    """What ``ulimit -v`` (RLIMIT_AS) leaves this process, in bytes; None without one."""
+    try:
+        import resource
+
+        limit, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if limit == resource.RLIM_INFINITY:
+            return None
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                return limit - int(line.split()[1]) * 1024, "the address-space limit (ulimit -v)"
+    except (ImportError, OSError, ValueError, IndexError):
+        pass
     return None
 
 

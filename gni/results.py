@@ -38,20 +38,25 @@ from gni.config import RunConfig
 from gni.untrusted import shown
 
 RECORD_FILES = ("config.json", "curves.csv", "summary.json")
-# What every summary holds (gni.train writes them all; a loss may be null)
-SUMMARY_FIELDS = (
-    "run_id",
-    "status",
-    "iters_done",
-    "final_train_loss_eval",
-    "final_train_loss_minibatch",
-    "best_val_loss",
-    "best_val_iter",
-    "final_val_loss",
-    "final_test_loss",
-    "wall_seconds",
-    "recipe_version",
-)
+CURVE_COLUMNS = ("iter", "train_loss", "val_loss")  # every evaluation's
+# What every summary holds (gni.train writes them all), with the type of each: a
+# number field may be null (a loss of a split a dataset lacks, of a diverged run)
+_NUMBER = (int, float, type(None))
+SUMMARY_FIELDS: dict[str, tuple[type, ...]] = {
+    "run_id": (str,),
+    "status": (str,),
+    "iters_done": (int,),
+    "final_train_loss_eval": _NUMBER,
+    "final_train_loss_minibatch": _NUMBER,
+    "best_val_loss": _NUMBER,
+    "best_val_iter": _NUMBER,
+    "final_val_loss": _NUMBER,
+    "final_val_bpc": _NUMBER,
+    "final_test_loss": _NUMBER,
+    "final_test_bpc": _NUMBER,
+    "wall_seconds": _NUMBER,
+    "recipe_version": (int,),
+}
 CORRUPT = ".corrupt"  # where unreadable records are moved aside (hidden: git-ignored)
 MIN_FREE_BYTES = 1 << 20  # a sweep does not start with less free space than this
 _warned: set[tuple[str, int]] = set()  # (message, mtime) already reported by this process
@@ -102,6 +107,23 @@ def _parse(path: Path) -> Any:
     return curves
 
 
+def _curves_problem(summary: dict[str, Any], curves: pd.DataFrame) -> str | None:
+    """Why a finished run's curves are not whole (cut at a row, say), or None: they hold
+    the evaluation columns, and a run that finished evaluated at its last step."""
+    missing = [c for c in CURVE_COLUMNS if c not in curves.columns]
+    if missing:
+        return f"lacks the column(s) {', '.join(missing)}"
+    if summary["status"] != "ok":
+        return None  # a diverged run stops where it stopped
+    last = curves.iloc[-1]
+    if int(last["iter"]) != summary["iters_done"] - 1 or last[list(CURVE_COLUMNS)].isna().any():
+        return (
+            f"ends at step {int(last['iter'])} with {last[list(CURVE_COLUMNS)].to_dict()}, "
+            f"but the run finished at step {summary['iters_done'] - 1} (cut short?)"
+        )
+    return None
+
+
 def _address_problem(run_id: str, value: Any) -> str | None:
     """Why a parsed record file is not run ``run_id``'s (the store is addressed by the
     hash of each run's settings: a folder must hold the run its name says), or None."""
@@ -112,6 +134,13 @@ def _address_problem(run_id: str, value: Any) -> str | None:
         missing = [f for f in SUMMARY_FIELDS if f not in value]
         if missing:
             return f"lacks {', '.join(missing)}"
+        wrong = [
+            f"{field}={shown(value[field])}"
+            for field, types in SUMMARY_FIELDS.items()
+            if isinstance(value[field], bool) or not isinstance(value[field], types)
+        ]
+        if wrong:
+            return f"has field(s) of the wrong type: {', '.join(wrong)}"
         if value["run_id"] != run_id:
             return f"is the summary of run {shown(value['run_id'])}, not of {run_id}"
     return None
@@ -178,8 +207,8 @@ class ResultsStore:
         if not any((folder / name).is_file() for name in RECORD_FILES):
             return False  # nothing there: no record, nothing to report
         try:
-            for name in RECORD_FILES:
-                self._read(run_id, name)
+            self.read_config(run_id)
+            self.read_curves(run_id)  # and the summary it is checked against
         except RecordError as e:
             warn(f"{e}; the record is treated as missing", _mtime(folder))
             return False
@@ -253,7 +282,11 @@ class ResultsStore:
         return self._read(run_id, "config.json")
 
     def read_curves(self, run_id: str) -> pd.DataFrame:
-        return self._read(run_id, "curves.csv")
+        """A run's curves; RecordError naming the file if they are not whole."""
+        curves = self._read(run_id, "curves.csv")
+        if problem := _curves_problem(self._read(run_id, "summary.json"), curves):
+            raise RecordError(f"{self.path(run_id) / 'curves.csv'}: {problem}")
+        return curves
 
     def run_ids(self) -> list[str]:
         """The run ids with a complete, readable record (unreadable ones are reported)."""

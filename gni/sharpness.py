@@ -731,7 +731,11 @@ def load_final_model(config: RunConfig) -> tuple[nn.Module, torch.Tensor, TokenD
         raise GniError(f"{path}: its vocabulary is not that of {config.dataset}'s data here")
     model = build_model(config, data.vocab_size)
     initial = flat_parameters(model)
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except (KeyError, RuntimeError, TypeError) as e:  # tensors of other shapes, or none
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise GniError(f"{path} does not hold this run's model ({reason})") from None
     return model, initial, data
 
 

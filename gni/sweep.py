@@ -66,7 +66,7 @@ from gni.atomic import atomic_file
 from gni.config import FIELDS, RunConfig, make_config
 from gni.data import prepare
 from gni.results import RecordError, ResultsStore, config_columns, load_runs, read_extra
-from gni.untrusted import load_yaml, shown
+from gni.untrusted import load_yaml, read_text, shown
 
 EXECUTORS = ("local", "dask")
 GRID_KEYS = ("base", "axes", "seeds", "n_seeds")
@@ -92,11 +92,7 @@ def load_grid(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise GniError(f"grid file {path} does not exist")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise GniError(f"grid file {path} is not UTF-8 text (byte {e.start})") from None
-    grid = load_yaml(text, f"grid file {path}")
+    grid = load_yaml(read_text(path, f"grid file {path}"), f"grid file {path}")
     if not isinstance(grid, dict):
         raise GniError(f"grid file {path} must hold a mapping with keys {', '.join(GRID_KEYS)}")
     return grid
@@ -107,8 +103,8 @@ def _seeds(grid: dict[str, Any]) -> Sequence[int]:
         raise GniError("the grid gives both seeds and n_seeds; give one")
     if "n_seeds" in grid:
         n = grid["n_seeds"]
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise GniError(f"n_seeds={shown(n)} must be an integer >= 1")
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SEEDS:
+            raise GniError(f"n_seeds={shown(n)} must be an integer from 1 to {MAX_SEEDS:,}")
         return range(n)  # not a list: its length is known before a huge grid is refused
     seeds = grid.get("seeds", [0])
     if (
@@ -540,6 +536,8 @@ def _executor(
 
 
 MAX_WORKERS = 1024  # processes or Dask workers a sweep starts (each holds a model)
+MAX_THREADS = 1024  # torch threads a worker runs
+MAX_SEEDS = 10**9  # a grid's n_seeds (its runs are limited by max_runs anyway)
 
 
 def _check_run_args(
@@ -549,9 +547,10 @@ def _check_run_args(
         raise GniError(f"executor={executor!r}; allowed: {', '.join(EXECUTORS)}")
     if not 1 <= workers <= MAX_WORKERS:
         raise GniError(f"workers={workers} is out of range; allowed: 1 to {MAX_WORKERS}")
-    if threads_per_worker is not None and threads_per_worker < 0:
+    if threads_per_worker is not None and not 0 <= threads_per_worker <= MAX_THREADS:
         raise GniError(
-            f"threads_per_worker={threads_per_worker} must be >= 1 (0 or None: torch's default)"
+            f"threads_per_worker={threads_per_worker} must be >= 1 (0 or None: torch's "
+            f"default) and at most {MAX_THREADS}"
         )
     if scheduler is not None and executor != "dask":
         raise GniError("a scheduler address needs executor='dask'")

@@ -713,13 +713,13 @@ def _finish(run: Run, status: str, store: ResultsStore, checkpoint: Path) -> Run
         **_costs(run),
         **provenance(),
     }
+    if status == "ok":  # the final weights before the record: a record always has them
+        weights = {"config": config.to_dict(), "vocab": data.vocab, "model": run.model.state_dict()}
+        _save_atomic(weights, paths.checkpoint_dir() / config.run_id / "model.pt")
     path = store.write(config, curves, summary)
     checkpoint.unlink(missing_ok=True)
     if not getattr(path, "kept", True):  # another process wrote this run first: use its
         return _stored(store, config.run_id, because="lost race")
-    if status == "ok":
-        weights = {"config": config.to_dict(), "vocab": data.vocab, "model": run.model.state_dict()}
-        _save_atomic(weights, paths.checkpoint_dir() / config.run_id / "model.pt")
     return RunResult(config.run_id, path, summary, curves, reused=False)
 
 

@@ -12,13 +12,22 @@ prints however large the value is.
 from __future__ import annotations
 
 import reprlib
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from gni import GniError
 
-__all__ = ["MAX_ALIASES", "MAX_CHARACTERS", "MAX_DEPTH", "MAX_NODES", "load_yaml", "shown"]
+__all__ = [
+    "MAX_ALIASES",
+    "MAX_CHARACTERS",
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "load_yaml",
+    "read_text",
+    "shown",
+]
 
 MAX_CHARACTERS = 1_000_000  # a grid or a parameters file is a few kB
 MAX_DEPTH = 64  # nested mappings and lists
@@ -39,6 +48,22 @@ def shown(value: Any, limit: int = 160) -> str:
     whatever the value (reprlib never walks what it does not show)."""
     text = _SHORT.repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def read_text(path: Path, where: str) -> str:
+    """The UTF-8 text of ``path``, reading no more than :data:`MAX_CHARACTERS` + 1
+    characters (a file of gigabytes is refused, not loaded); one GniError naming
+    ``where`` if it cannot be read or is not UTF-8."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read(MAX_CHARACTERS + 1)
+    except UnicodeDecodeError as e:
+        raise GniError(f"{where} is not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise GniError(f"{where}: {e.strerror or e}") from None
+    if len(text) > MAX_CHARACTERS:
+        raise GniError(f"{where} has more than {MAX_CHARACTERS:,} characters")
+    return text
 
 
 def load_yaml(text: str, where: str) -> Any:

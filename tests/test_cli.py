@@ -128,6 +128,10 @@ def test_data_info_lists_the_datasets():
         ),
         # issue 23: a second seed, and noise that is infinite, overflows, or is given twice
         (
+            ["--dataset", "text8", "--set", "dropout=0.1", "--set", "dropout=0.2"],
+            "gni: error: --set dropout is given twice",
+        ),
+        (
             ["--dataset", "text8", "--seed", "0", "--set", "seed=11"],
             "gni: error: dataset, profile and seed are chosen by their own arguments",
         ),
@@ -261,6 +265,15 @@ BAD_INPUT = {
         "parameter n_seeds='[1' must be of type int",
     ),
     "no chapter at once": (["book", "--jobs", "0"], "jobs=0: chapters executed at once must be"),
+    "n_seeds beyond any machine": (
+        ["sweep", {**SMOKE_GRID, "n_seeds": 10**20}],
+        "n_seeds=100000000000000000000 must be an integer from 1 to 1,000,000,000",
+    ),
+    "a hundred thousand threads": (
+        ["sweep", SMOKE_GRID, "--threads-per-worker", "100000"],
+        "threads_per_worker=100000 must be >= 1",
+    ),
+    "a parameter given twice": (["book", "-p", "n_seeds=3", "-p", "n_seeds=4"], "-p n_seeds is"),
     "a profile that is a path": (
         ["book", "--profile", "../../elsewhere", "--no-execute"],
         "profile '../../elsewhere'; allowed: one of smoke, cpu, paper",

@@ -409,6 +409,12 @@ def test_a_cut_vocabulary_is_prepared_again(tiny, capsys):
     (folder / "meta.json").write_text(json.dumps(meta | {"vocab": meta["vocab"][:3]}))
     assert prepare("tiny") == folder
     assert "does not have vocab_size entries" in capsys.readouterr().err
+    tampered = list(meta["vocab"])
+    tampered[5] = 9999999  # the right length, a value no byte has
+    (folder / "meta.json").write_text(json.dumps(meta | {"vocab": tampered}))
+    assert prepare("tiny") == folder
+    assert "its vocabulary is not distinct byte values" in capsys.readouterr().err
+    assert json.loads((folder / "meta.json").read_text()) == meta
 
 
 def test_a_truncated_manifest_is_written_again_or_named(tiny, tmp_path, monkeypatch, server):

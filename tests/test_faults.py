@@ -12,6 +12,8 @@ import os
 import pickletools
 import re
 import shutil
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -294,3 +296,35 @@ def test_a_disk_that_fills_up_at_the_record_is_one_error_naming_it(tmp_path, mon
         f"{record}: the record cannot be written (No space left on device); free some space"
     )
     assert files_under(tmp_path / "results") == []
+
+
+def test_a_run_whose_final_weights_failed_to_write_trains_again(tmp_path, monkeypatch):
+    """Issue 23 (re-probe): the record was written before model.pt, so a failed model.pt
+    left a record without weights that no rerun could mend."""
+    from gni import train as gni_train
+
+    real = torch.save
+
+    def fails_for_the_model(obj, path):
+        if str(path).startswith(str(paths.checkpoint_dir())) and ".model.pt." in str(path):
+            raise OSError(28, "No space left on device")
+        real(obj, path)
+
+    monkeypatch.setattr(gni_train.torch, "save", fails_for_the_model)
+    with pytest.raises(GniError, match=r"model\.pt: cannot be written"):
+        train(_smoke(), progress=False)
+    assert not ResultsStore().has(_smoke().run_id)  # no record without its weights
+    monkeypatch.setattr(gni_train.torch, "save", real)
+    result = train(_smoke(), progress=False)
+    assert not result.reused
+    assert (paths.checkpoint_dir() / _smoke().run_id / "model.pt").is_file()
+
+
+def test_available_memory_heeds_an_address_space_limit():
+    """Issue 23 (re-probe): `ulimit -v` was not seen, and the run died with a traceback."""
+    code = (
+        "import resource; resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30));"
+        "from gni.resources import available_memory; print(available_memory('cpu'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "the address-space limit (ulimit -v)" in out.stdout, out.stderr

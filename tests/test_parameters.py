@@ -111,6 +111,12 @@ def test_values_are_typed_by_the_chapters_declaration_not_by_yaml():
     assert coerce("\uff11", "float") == "\uff11" and coerce(True, "str") is True
 
 
+def test_an_int_no_float_can_hold_is_no_float():
+    """Issue 23: `sigma0: 1` and 400 zeros passed, then overflowed in the chapter."""
+    assert type_error("sigma0", 10**400, "float").startswith("parameter sigma0=")
+    assert type_error("sigma0", 3, "float") is None
+
+
 def test_seeds_and_numbers_are_ascii():
     with pytest.raises(ValueError, match="ASCII digits"):
         split_seeds("\uff11,\u0663")  # fullwidth 1, Arabic-Indic 3

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "regenerate_book.py"
 
 
@@ -13,10 +15,14 @@ def _regenerate(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_a_corrupt_log_is_one_line_naming_it(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "text",
+    ['{"chap', '{"chapters": []}', '{"chapters": {"00_setup": 5}}', '{"chapters": {"a": {}}}'],
+)
+def test_a_corrupt_log_is_one_line_naming_it(text, tmp_path, monkeypatch):
     """Issue 23: a traceback before."""
     log = tmp_path / "log.json"
-    log.write_text('{"chap')
+    log.write_text(text)
     monkeypatch.setenv("GNI_RESULTS_DIR", str(tmp_path / "empty"))
     out = _regenerate("--log", str(log), cwd=tmp_path)
     assert out.returncode == 1

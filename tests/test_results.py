@@ -28,14 +28,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _summary(run_id: str, **values: object) -> dict[str, object]:
     """A summary with every field a record needs (SUMMARY_FIELDS), ``values`` set."""
-    return {field: None for field in SUMMARY_FIELDS} | {"run_id": run_id, "status": "ok"} | values
+    fields = {field: None for field in SUMMARY_FIELDS} | {"iters_done": 11, "recipe_version": 2}
+    return fields | {"run_id": run_id, "status": "ok"} | values
 
 
 def _record(store: ResultsStore, seed: int, value: float) -> None:
     config = make_config("text8", "smoke", seed)
     store.write(
         config,
-        pd.DataFrame({"iter": [0, 10], "val_loss": [3.0, value]}),
+        pd.DataFrame({"iter": [0, 10], "train_loss": [3.0, 2.0], "val_loss": [3.0, value]}),
         _summary(config.run_id, best_val_loss=value),
     )
 
@@ -93,7 +94,7 @@ def test_incomplete_folder_is_not_a_record(tmp_path):
 def test_losing_writer_is_told_its_copy_was_not_kept(tmp_path):
     store = ResultsStore(tmp_path)
     config = make_config("text8", "smoke", 0)
-    curves = pd.DataFrame({"iter": [0, 10], "val_loss": [3.0, 2.0]})
+    curves = pd.DataFrame({"iter": [0, 10], "train_loss": [3.0, 2.0], "val_loss": [3.0, 2.0]})
     first = store.write(config, curves, _summary(config.run_id, best_val_loss=2.0))
     second = store.write(config, curves, _summary(config.run_id, best_val_loss=9.9))
     assert first == second == store.path(config.run_id)
@@ -116,6 +117,12 @@ UNREADABLE = {
         json.dumps(make_config("text8", "smoke", 1).to_dict()),
     ),
     "a summary with only a status": ("summary.json", '{"status": "ok"}'),
+    "a loss that is text": (
+        "summary.json",
+        json.dumps(_summary(make_config("text8", "smoke", 0).run_id, best_val_loss="abc")),
+    ),
+    "curves cut at a row": ("curves.csv", "iter,train_loss,val_loss\n0,3.0,3.0\n10,2.0"),
+    "curves without their losses": ("curves.csv", "iter\n0\n10\n"),
     "another run's summary": (
         "summary.json",
         json.dumps(_summary(make_config("text8", "smoke", 1).run_id)),

@@ -3,7 +3,7 @@
 import pytest
 
 from gni import GniError
-from gni.untrusted import MAX_DEPTH, MAX_NODES, load_yaml, shown
+from gni.untrusted import MAX_DEPTH, MAX_NODES, load_yaml, read_text, shown
 
 
 def _alias_bomb(levels: int) -> str:
@@ -55,3 +55,15 @@ def test_shown_is_short_whatever_the_value():
     assert len(shown([[[["x" * 60] * 6] * 6] * 6])) == 160
     assert len(shown("x" * 10_000)) < 80
     assert shown({"a": 1}) == "{'a': 1}"
+
+
+def test_a_huge_file_is_refused_without_reading_it_whole(tmp_path):
+    """Issue 23 (re-probe): a 3 GB grid was read whole, then a MemoryError."""
+    path = tmp_path / "huge.yaml"
+    with open(path, "wb") as f:
+        f.truncate(3 * 2**30)  # a sparse file: 3 GiB of zeros, no disk used
+    with pytest.raises(GniError, match=r"^grid has more than 1,000,000 characters$"):
+        read_text(path, "grid")
+    path.write_bytes(b"a: \xff\n")
+    with pytest.raises(GniError, match=r"^grid is not UTF-8 text \(byte 3\)$"):
+        read_text(path, "grid")
