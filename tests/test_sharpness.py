@@ -558,7 +558,8 @@ def test_another_runs_weights_are_refused_naming_both(tmp_path):
         load_final_model(mine)
     assert "weights_only=False" not in str(error.value).replace("more than weights_only", "")
     assert "it is not loaded any other way" in str(error.value)
-    forged = {"config": mine.to_dict(), "vocab": [], "model": {"wte.weight": torch.zeros(2)}}
+    vocab = TokenData("shakespeare_char", mine.data_bytes, mine.train_chars).vocab
+    forged = {"config": mine.to_dict(), "vocab": vocab, "model": {"wte.weight": torch.zeros(2)}}
     torch.save(forged, folder / mine.run_id / "model.pt")  # its own config, other tensors
     with pytest.raises(GniError, match="does not hold this run's model"):
         load_final_model(mine)
