@@ -254,7 +254,8 @@ def test_smoke_book_glues_every_value_and_figure(smoke_book: Path):
         assert keys <= set(glued), f"{name}: missing {keys - set(glued)}"
     chapter = _glued(smoke_book / "book" / "executed" / "01_reproduce.ipynb")
     for figure in ("fig_train", "fig_val", "fig_val_diff"):
-        assert len(chapter[figure]["image/png"]) > 10_000  # displayed, not only glued
+        assert len(chapter[figure]["text/html"]) > 10_000  # displayed, not only glued
+        assert "data:image/png;base64," in chapter[figure]["text/html"]
     assert chapter["n_seeds"]["application/papermill.record/text/plain"] == "2"
 
 
