@@ -337,12 +337,10 @@ def stage_variant(root: Path, name: str) -> Path:
     return stage
 
 
-def executed_with(book: Path, name: str) -> dict[str, Any]:
-    """The parameters chapter ``name`` of ``book`` was executed with: its source's
-    defaults, updated by what papermill recorded, less :data:`EXECUTION_ONLY`."""
-    import papermill
-
-    declared = papermill.inspect_notebook(str(book / "notebooks" / f"{name}.ipynb"))
+def executed_with(book: Path, name: str, declared: dict[str, Any]) -> dict[str, Any]:
+    """The parameters chapter ``name`` of ``book`` was executed with: the defaults its
+    source ``declared`` (``papermill.inspect_notebook``), updated by what papermill
+    recorded, less :data:`EXECUTION_ONLY`."""
     values = {key: ast.literal_eval(spec["default"]) for key, spec in declared.items()}
     metadata = json.loads((book / EXECUTED / f"{name}.ipynb").read_text())["metadata"]
     values.update(metadata.get("papermill", {}).get("parameters", {}))
@@ -369,7 +367,7 @@ def check_side_by_side(book: Path, names: Sequence[str], content: dict[str, Any]
             for key, spec in declared.items()
             if key not in EXECUTION_ONLY
         }
-        ran = executed_with(book, name)
+        ran = executed_with(book, name, declared)
         if ran != expected:
             differ = sorted(
                 k for k in ran.keys() | expected.keys() if ran.get(k) != expected.get(k)

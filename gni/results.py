@@ -146,6 +146,14 @@ def _address_problem(run_id: str, value: Any) -> str | None:
     return None
 
 
+def _aside(root: Path, name: str) -> Path:
+    """Where something unreadable of the store at ``root`` goes:
+    ``<root>/.corrupt/<name>-<time>`` (the folder made, the name free)."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    (root / CORRUPT).mkdir(parents=True, exist_ok=True)
+    return root / CORRUPT / f"{name}-{stamp}"
+
+
 def read_extra(path: Path) -> dict[str, Any]:
     """A JSON object that a probe or an interpolation added to a record's folder
     (``probe_<name>.json``, ``interpolation_<run id>.json``); RecordError naming ``path``
@@ -159,9 +167,7 @@ def read_extra(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise RecordError(f"{path}: no such file") from None
     except (ValueError, OSError) as e:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-        aside = path.parent.parent / CORRUPT / f"{path.parent.name}-{path.name}-{stamp}"
-        aside.parent.mkdir(parents=True, exist_ok=True)
+        aside = _aside(path.parent.parent, f"{path.parent.name}-{path.name}")
         with contextlib.suppress(FileNotFoundError):  # another reader moved it first
             os.rename(path, aside)
         warn(f"moved the unreadable {path} aside to {aside}")
@@ -246,9 +252,7 @@ class ResultsStore:
 
         Returns where it went; None when it was gone already (another writer moved it).
         """
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-        aside = self.root / CORRUPT / f"{run_id}-{stamp}"
-        aside.parent.mkdir(parents=True, exist_ok=True)
+        aside = _aside(self.root, run_id)
         try:
             os.rename(self.path(run_id), aside)
         except FileNotFoundError:
