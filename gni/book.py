@@ -19,6 +19,7 @@ import ast
 import concurrent.futures
 import hashlib
 import json
+import multiprocessing
 import os
 import re
 import shutil
@@ -97,7 +98,10 @@ def execute_chapters(
     chapter that fails stops the others from starting; its GniError is raised once the
     running ones end."""
     waiting = {n: set(chapter_after(root, n)) & set(names) for n in execution_order(names)}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    # processes, not threads: papermill changes the working directory of the process
+    # that runs a notebook, which threads would share (and leave changed)
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max(1, jobs), mp_context=spawn) as pool:
         running: dict[concurrent.futures.Future, str] = {}
         failure: BaseException | None = None
         while waiting or running:
