@@ -1,65 +1,348 @@
-"""The claims audit: every chapter's verdicts on the paper's claims, gathered in one place.
+"""The claims audit: the paper's claims, the tests that judge them, one rule for all.
 
-A chapter that tests a claim of the paper glues ``claims`` (:data:`GLUE_KEY`): a list of
-rows made by :func:`claim_row`, each the claim in words, its verdict
-(:data:`gni.stats.SUPPORTED`, :data:`~gni.stats.NOT_SUPPORTED` or
-:data:`~gni.stats.INCONCLUSIVE`), the measured number with its interval, and the label
-of the section that shows it. The claims chapter reads the rows back from the executed
-notebooks (:func:`read_claims`), renders them as MyST tables (:func:`markdown_table`)
-and counts the verdicts, so that no verdict on the page is typed.
+``book/claims.yaml`` declares, before the numbers, every claim of the paper the book
+tests: its chapter and section, the measures, the direction and the family over which
+Holm's correction runs (one family per claim). A chapter judges its comparisons with
+:func:`judge`, which refuses a claim or a measure the file does not declare, corrects
+over the family, and words every test alike: :data:`SUPPORTED` (significant in the
+claimed direction), :data:`CONTRADICTED` (significant in the other) or
+:data:`INCONCLUSIVE` (neither; its number then states the smallest effect the design
+detects). The chapter glues the tests (:data:`GLUE_KEY`); the claims chapter reads them
+back (:func:`read_claims`), checks them against the rule (:func:`rejudge`) and counts
+them (:func:`verdict_counts`), so that no verdict on the page is typed.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
+from scipy import stats as scipy_stats
 
-from gni import GniError
+from gni import GniError, paths
 from gni.book import glued_values
-from gni.stats import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, ClaimVerdict
+from gni.stats import (
+    Estimate,
+    Race,
+    corrected_alpha,
+    holm,
+    minimum_detectable_effect,
+    p_text,
+)
+from gni.untrusted import load_yaml, read_text, shown
 
+SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
+VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE)
+TESTS = ("paired-t", "sign", "versus")
+DIRECTIONS = {"lower": -1, "higher": 1}
 GLUE_KEY = "claims"
-VERDICTS = (SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE)
-COLUMNS = ("chapter", "claim", "verdict", "measured", "where")
+TIMES = "\N{MULTIPLICATION SIGN}"  # before a factor
+SD_CONFIDENCE = 0.8  # the upper bound of the SD at which the MDE is stated a second time
+ROW_FIELDS = (
+    "claim",
+    "test",
+    "verdict",
+    "measured",
+    "where",
+    "p",
+    "p_holm",
+    "sign",
+    "family_size",
+)
 
 
-def claim_row(
-    claim: str, verdict: ClaimVerdict | str, where: str, measured: str | None = None
-) -> dict[str, str]:
-    """One row of the audit: ``claim`` (MyST), the verdict, the measured number (by
-    default the verdict's own), and ``where``, the label of the section that shows it."""
-    word = verdict.word if isinstance(verdict, ClaimVerdict) else verdict
-    if word not in VERDICTS:
-        raise ValueError(f"verdict {word!r} for {claim!r}; allowed: {', '.join(VERDICTS)}")
-    if measured is None:
-        if not isinstance(verdict, ClaimVerdict):
-            raise ValueError(f"{claim!r}: a verdict given as a word needs its measured number")
-        measured = verdict.number
-    return {"claim": claim, "verdict": word, "measured": measured, "where": where}
+def declarations_path() -> Path:
+    return paths.home() / "book" / "claims.yaml"
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    unit: str  # "ratio": the values are log2 ratios, shown as factors
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One declared claim (see ``book/claims.yaml``)."""
+
+    id: str
+    chapter: str
+    section: str
+    claim: str
+    source: str
+    test: str
+    direction: int  # the sign the claim gives to treatment - reference
+    measures: tuple[str, ...]
+    family: str
+    threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class Declarations:
+    alpha: float
+    power: float
+    measures: dict[str, Measure]
+    claims: dict[str, Claim]
+
+    def claim(self, claim_id: str) -> Claim:
+        if claim_id not in self.claims:
+            raise GniError(
+                f"claim {shown(claim_id)} is not declared in {declarations_path().name}; "
+                f"declared: {', '.join(self.claims)}"
+            )
+        return self.claims[claim_id]
+
+
+def _field(entry: dict, key: str, where: str, kind: type | tuple[type, ...] = str) -> Any:
+    value = entry.get(key)
+    if not isinstance(value, kind):
+        raise GniError(
+            f"{where}: {key}={shown(value)}; allowed: a {getattr(kind, '__name__', kind)}"
+        )
+    return value
+
+
+def load_declarations(path: Path | None = None) -> Declarations:
+    """Read and check ``book/claims.yaml`` (or ``path``)."""
+    path = declarations_path() if path is None else path
+    data = load_yaml(read_text(path, str(path)), str(path))
+    if not isinstance(data, dict):
+        raise GniError(f"{path}: a mapping with alpha, power, measures and claims expected")
+    measures = {
+        key: Measure(_field(m, "name", f"{path} measure {key}"), _field(m, "unit", f"{path} {key}"))
+        for key, m in _field(data, "measures", str(path), dict).items()
+    }
+    claims = {}
+    for key, entry in _field(data, "claims", str(path), dict).items():
+        where = f"{path} claim {key}"
+        test = _field(entry, "test", where)
+        direction = _field(entry, "direction", where)
+        listed = tuple(_field(entry, "measures", where, list))
+        if test not in TESTS:
+            raise GniError(f"{where}: test={shown(test)}; allowed: {', '.join(TESTS)}")
+        if direction not in DIRECTIONS:
+            raise GniError(f"{where}: direction={shown(direction)}; allowed: lower, higher")
+        unknown = [m for m in listed if m not in measures]
+        if unknown or not listed:
+            raise GniError(f"{where}: measures {shown(unknown)} are not among {list(measures)}")
+        threshold = entry.get("threshold")
+        if test == "versus" and not isinstance(threshold, int | float):
+            raise GniError(f"{where}: a versus test needs a numeric threshold")
+        claims[key] = Claim(
+            id=key,
+            chapter=_field(entry, "chapter", where),
+            section=_field(entry, "section", where),
+            claim=_field(entry, "claim", where),
+            source=_field(entry, "source", where),
+            test=test,
+            direction=DIRECTIONS[direction],
+            measures=listed,
+            family=_field(entry, "family", where),
+            threshold=None if threshold is None else float(threshold),
+        )
+    alpha, power = _field(data, "alpha", str(path), float), _field(data, "power", str(path), float)
+    return Declarations(alpha, power, measures, claims)
+
+
+def verdict_word(p_holm: float, sign: int, claimed: int, alpha: float) -> str:
+    """The rule: significant (Holm-adjusted p below ``alpha``) in the claimed direction,
+    significant against it, or neither."""
+    if math.isnan(p_holm) or p_holm >= alpha or sign == 0:
+        return INCONCLUSIVE
+    return SUPPORTED if sign == claimed else CONTRADICTED
+
+
+def interval_text(e: Estimate, unit: str, digits: int = 3) -> str:
+    """One number with its interval: ``+0.052 nats/char [-0.032, +0.136]``; a log2
+    difference (unit "ratio") as a factor after a times sign, ``0.26 [0.17, 0.38]``; a
+    share in percent as ``+3.3 % [+1.9, +4.7]``."""
+    if unit == "ratio":
+        if e.n < 2:
+            return f"{TIMES}{2**e.mean:.2f} (one pair: no interval)"
+        return f"{TIMES}{2**e.mean:.2f} [{2**e.lo:.2f}, {2**e.hi:.2f}]"
+    digits = 1 if unit == "%" else 0 if unit == "steps" else digits
+    mean = f"{e.mean:+.{digits}f} {unit}"
+    if e.n < 2:
+        return f"{mean} (one pair: no interval)"
+    return f"{mean} [{e.lo:+.{digits}f}, {e.hi:+.{digits}f}]"
+
+
+def _detectable_text(e: Estimate, unit: str, alpha: float, power: float) -> str:
+    """The minimum detectable effect of a null paired t-test at the corrected level, and
+    again at the SD's upper 80% bound (with few pairs the SD is itself uncertain)."""
+    mde = minimum_detectable_effect(e, power=power, alpha=alpha)
+    if math.isnan(mde):
+        return "no detectable effect can be stated with one pair"
+    high = minimum_detectable_effect(e, power=power, alpha=alpha, sd_confidence=SD_CONFIDENCE)
+    if unit == "ratio":
+        return (
+            f"detectable: a factor of {2**mde:.2f} ({2**high:.2f} at the SD's upper "
+            f"{SD_CONFIDENCE:.0%} bound)"
+        )
+    digits = 1 if unit == "%" else 3
+    return (
+        f"detectable: {mde:.{digits}f} {unit} ({high:.{digits}f} at the SD's upper "
+        f"{SD_CONFIDENCE:.0%} bound)"
+    )
+
+
+def _race_text(r: Race, arm: str) -> str:
+    never = f"; never got there: {arm} {r.treatment_never}, baseline {r.baseline_never}"
+    return (
+        f"{arm} first in {r.treatment_first} of {r.pairs} pairs "
+        f"(baseline first in {r.baseline_first}){never}"
+    )
+
+
+def _versus_p(e: Estimate, threshold: float, confidence: float = 0.95) -> tuple[float, int]:
+    """Two-sided one-sample t-test of the estimate's mean against ``threshold`` (from its
+    Student-t interval), and the sign of mean - threshold."""
+    sign = int(np.sign(e.mean - threshold))
+    if e.n < 2 or math.isnan(e.half_width):
+        return math.nan, sign
+    se = e.half_width / scipy_stats.t.ppf(1 - (1 - confidence) / 2, e.n - 1)
+    if se == 0:
+        return (0.0 if sign else 1.0), sign
+    return float(2 * scipy_stats.t.sf(abs(e.mean - threshold) / se, e.n - 1)), sign
+
+
+def judge(
+    claim_id: str,
+    comparisons: pd.DataFrame,
+    labels: Sequence[str],
+    declarations: Declarations | None = None,
+) -> pd.DataFrame:
+    """Judge every comparison that tests ``claim_id``: the whole family, at once.
+
+    ``comparisons`` has a ``measure`` column (a declared measure of the claim) and, by
+    the claim's test: ``difference`` and ``p`` (a :func:`gni.stats.paired_table`;
+    paired-t), ``race`` (a :func:`gni.stats.race_table`; sign), or ``difference`` (the
+    measured quantity; versus). ``labels`` name each comparison in words. Holm's
+    correction runs over all the rows. Returns one row per comparison with
+    :data:`ROW_FIELDS`: the verdict, and ``measured``, which leads with one number (and
+    for an inconclusive test, what the design could detect).
+    """
+    declarations = declarations or load_declarations()
+    claim = declarations.claim(claim_id)
+    if len(labels) != len(comparisons):
+        raise ValueError(f"{len(labels)} labels for {len(comparisons)} comparisons")
+    undeclared = sorted(set(comparisons["measure"]) - set(claim.measures))
+    if undeclared:
+        raise GniError(
+            f"claim {claim_id} is not declared on the measure(s) {undeclared}; declared: "
+            f"{', '.join(claim.measures)} (book/claims.yaml)"
+        )
+    rows: list[dict[str, Any]] = []
+    for label, r in zip(labels, comparisons.itertuples(index=False), strict=True):
+        unit = declarations.measures[r.measure].unit
+        if claim.test == "sign":
+            p, sign, text, estimate = r.race.p, r.race.sign, _race_text(r.race, label), None
+        elif claim.test == "versus":
+            p, sign = _versus_p(r.difference, claim.threshold)
+            text, estimate = interval_text(r.difference, unit), r.difference
+        else:
+            p, sign = float(r.p), int(np.sign(r.difference.mean))
+            text, estimate = interval_text(r.difference, unit), r.difference
+        rows.append(
+            {
+                "test": label,
+                "p": p,
+                "sign": sign,
+                "text": text,
+                "estimate": estimate,
+                "unit": unit,
+                "race": getattr(r, "race", None),
+            }
+        )
+    adjusted = holm([row["p"] for row in rows])
+    size = int(np.sum(~np.isnan([row["p"] for row in rows])))
+    judged = []
+    for row, p_holm in zip(rows, adjusted, strict=True):
+        word = verdict_word(p_holm, row["sign"], claim.direction, declarations.alpha)
+        measured = f"{row['text']}; Holm p = {p_text(p_holm)} over {size}"
+        if word == INCONCLUSIVE:
+            level = corrected_alpha(max(size, 1), declarations.alpha)
+            if claim.test == "sign":
+                measured += (
+                    f"; the smallest p {row['race'].pairs} pairs can give is "
+                    f"{p_text(row['race'].smallest_p)}"
+                )
+            elif claim.test == "paired-t":
+                measured += "; " + _detectable_text(
+                    row["estimate"], row["unit"], level, declarations.power
+                )
+        judged.append(
+            {
+                "claim": claim_id,
+                "test": row["test"],
+                "verdict": word,
+                "measured": measured,
+                "where": claim.section,
+                "p": _plain(row["p"]),
+                "p_holm": _plain(p_holm),
+                "sign": row["sign"],
+                "family_size": size,
+            }
+        )
+    return pd.DataFrame(judged, columns=list(ROW_FIELDS))
+
+
+def _plain(x: float) -> float | None:
+    """A float for glue (which reads values back as Python literals): NaN as None."""
+    return None if x is None or math.isnan(x) else float(x)
+
+
+def rows_for_glue(judged: Sequence[pd.DataFrame]) -> list[dict[str, Any]]:
+    """The judged tables of a chapter as one list of plain dicts, for ``glue("claims", ...)``."""
+    return [row for table in judged for row in table.to_dict("records")]
 
 
 def read_claims(executed: Path, chapters: Sequence[str]) -> pd.DataFrame:
-    """The rows the executed ``chapters`` (in ``executed``) glued, in chapter order.
-
-    A chapter that was not executed, or glued no claims, adds no row; a row with a
-    field missing or a verdict not in :data:`VERDICTS` raises GniError naming it.
-    """
+    """The tests the executed ``chapters`` (in ``executed``) glued, in chapter order,
+    with a ``chapter`` column first. A chapter that was not executed, or glued no
+    tests, adds no row; a row that lacks a field or has a verdict not in
+    :data:`VERDICTS` raises GniError naming it."""
     rows = []
     for chapter in chapters:
         path = executed / f"{chapter}.ipynb"
         if not path.is_file():
             continue
         for row in glued_values(path).get(GLUE_KEY, []):
-            if not isinstance(row, dict) or set(row) != set(COLUMNS[1:]):
-                raise GniError(f"{path}: a claims row must have {COLUMNS[1:]}; got {row!r}")
+            if not isinstance(row, dict) or set(row) != set(ROW_FIELDS):
+                raise GniError(f"{path}: a claims row must have {ROW_FIELDS}; got {shown(row)}")
             if row["verdict"] not in VERDICTS:
                 raise GniError(
-                    f"{path}: verdict {row['verdict']!r}; allowed: {', '.join(VERDICTS)}"
+                    f"{path}: verdict {shown(row['verdict'])}; allowed: {', '.join(VERDICTS)}"
                 )
             rows.append({"chapter": chapter, **row})
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+    return pd.DataFrame(rows, columns=["chapter", *ROW_FIELDS])
+
+
+def rejudge(rows: pd.DataFrame, declarations: Declarations | None = None) -> pd.DataFrame:
+    """The verdicts the declared rule gives ``rows`` (as :func:`read_claims` returns
+    them), recomputed from their raw p-values and signs alone: Holm within each claim,
+    the verdict from the adjusted p and the sign. Raises GniError for a row whose claim
+    is not declared or whose chapter is not the claim's."""
+    declarations = declarations or load_declarations()
+    out = rows.copy()
+    for claim_id, group in rows.groupby("claim", sort=False):
+        claim = declarations.claim(claim_id)
+        wrong = sorted(set(group["chapter"]) - {claim.chapter})
+        if wrong:
+            raise GniError(f"claim {claim_id} is declared for {claim.chapter}, tested in {wrong}")
+        p = group["p"].astype(float).to_numpy()
+        adjusted = holm(p)
+        out.loc[group.index, "p_holm"] = adjusted
+        out.loc[group.index, "verdict"] = [
+            verdict_word(q, int(s), claim.direction, declarations.alpha)
+            for q, s in zip(adjusted, group["sign"], strict=True)
+        ]
+    return out
 
 
 def _cell(text: str) -> str:
@@ -67,24 +350,24 @@ def _cell(text: str) -> str:
 
 
 def markdown_table(rows: pd.DataFrame) -> str:
-    """``rows`` as a MyST list-table of class ``claims-table`` (which the book's CSS
-    stacks into one block per claim on narrow screens): the claim (a link to its
-    section), the verdict in bold, the measured number."""
+    """``rows`` (tests) as a MyST list-table of class ``claims-table`` (which the book's
+    CSS stacks into one block per test on narrow screens): the verdict in bold, the
+    measured number, and what was compared (a link to its section)."""
     lines = [
         ":::{list-table}",
         ":header-rows: 1",
         ":class: claims-table",
-        ":widths: 35 15 50",
+        ":widths: 14 52 34",
         "",
-        "* - Claim",
-        "  - Verdict",
+        "* - Verdict",
         "  - Measured",
+        "  - Test",
     ]
     for r in rows.itertuples():
         lines += [
-            f"* - {{ref}}`{_cell(r.claim)} <{r.where}>`",
-            f"  - **{r.verdict}**",
+            f"* - **{r.verdict}**",
             f"  - {_cell(r.measured)}",
+            f"  - {{ref}}`{_cell(r.test)} <{r.where}>`",
         ]
     return "\n".join([*lines, ":::"]) + "\n"
 

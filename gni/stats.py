@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, stats
 
 
 @dataclass(frozen=True)
@@ -185,26 +185,88 @@ def paired_differences(
     return merged[[*keys, between, "difference"]].reset_index(drop=True)
 
 
+ALPHA = 0.05  # the book's significance level, before any correction for multiplicity
+POWER = 0.8  # the power at which a minimum detectable effect is stated
+
+
+def corrected_alpha(family_size: int, alpha: float = ALPHA) -> float:
+    """Bonferroni's level ``alpha / family_size``: the bar of Holm's first step, so that
+    a comparison clearing it is significant whatever its rank in the family."""
+    if family_size < 1:
+        raise ValueError(f"family_size={family_size!r}; allowed: a count of at least 1")
+    return alpha / family_size
+
+
+def _standard_error(estimate: Estimate, confidence: float) -> float:
+    """The standard error behind a Student-t interval of ``confidence``."""
+    return estimate.half_width / stats.t.ppf(1 - (1 - confidence) / 2, estimate.n - 1)
+
+
+def corrected_interval(
+    estimate: Estimate, family_size: int, confidence: float = 0.95, alpha: float = ALPHA
+) -> Estimate:
+    """The estimate's Student-t interval widened to ``1 - alpha / family_size``: the
+    interval that may say "ruled out" inside a family (``confidence`` is the given one's)."""
+    level = 1 - corrected_alpha(family_size, alpha)
+    if estimate.n < 2 or math.isnan(estimate.half_width):
+        return estimate
+    half = _standard_error(estimate, confidence) * stats.t.ppf(1 - (1 - level) / 2, estimate.n - 1)
+    mean = estimate.mean
+    return Estimate(mean, float(mean - half), float(mean + half), estimate.n)
+
+
+def paired_t_power(effect: float, sd: float, n: int, alpha: float = ALPHA) -> float:
+    """The exact power of a two-sided one-sample (paired) t-test at level ``alpha`` with
+    ``n`` pairs when the true mean difference is ``effect`` and its SD ``sd``: the
+    probability that a noncentral t with n - 1 degrees of freedom and noncentrality
+    effect * sqrt(n) / sd falls outside +-t_{1 - alpha/2} (``scipy.stats.nct``; the
+    lower tail as the upper tail of -T, which scipy evaluates without NaNs)."""
+    df = n - 1
+    critical = stats.t.ppf(1 - alpha / 2, df)
+    noncentrality = effect * math.sqrt(n) / sd
+    return float(
+        stats.nct.sf(critical, df, noncentrality) + stats.nct.sf(critical, df, -noncentrality)
+    )
+
+
+def sd_upper_bound(sd: float, n: int, confidence: float = 0.8) -> float:
+    """The one-sided upper ``confidence`` bound of a normal SD estimated from ``n`` values:
+    sd * sqrt((n - 1) / chi2_{1 - confidence}(n - 1))."""
+    df = n - 1
+    return float(sd * math.sqrt(df / stats.chi2.ppf(1 - confidence, df)))
+
+
 def minimum_detectable_effect(
     estimate: Estimate,
-    power: float = 0.8,
+    power: float = POWER,
     confidence: float = 0.95,
-    alpha: float | None = None,
+    alpha: float = ALPHA,
+    sd_confidence: float | None = None,
 ) -> float:
     """The smallest true mean difference that a two-sided paired t-test of the same design
-    (n pairs, the same spread) detects with probability ``power`` at level ``alpha``:
-    (t_{1 - alpha/2} + t_{power}) * se with n - 1 degrees of freedom, where
-    se = half-width / t_{1 - (1 - confidence)/2} is read from the estimate's interval
-    (``confidence`` is the interval's). ``alpha`` defaults to ``1 - confidence``; give a
-    corrected level (0.05 / m for m comparisons) for a test after a correction. NaN when
-    fewer than two pairs entered.
+    (n pairs, the same SD) detects with probability ``power`` at level ``alpha``, solved
+    exactly on the noncentral t (:func:`paired_t_power`). The SD is read from the
+    estimate's interval (``confidence`` is the interval's). With few pairs that SD is
+    itself uncertain: ``sd_confidence`` (e.g. 0.8) uses its upper bound at that
+    confidence instead (:func:`sd_upper_bound`). Give a corrected level (see
+    :func:`corrected_alpha`) for a test inside a family. NaN when fewer than two pairs
+    entered; 0 when the pairs have no spread.
     """
     if estimate.n < 2 or math.isnan(estimate.half_width):
         return math.nan
-    df = estimate.n - 1
-    se = estimate.half_width / stats.t.ppf(1 - (1 - confidence) / 2, df)
-    level = 1 - confidence if alpha is None else alpha
-    return float((stats.t.ppf(1 - level / 2, df) + stats.t.ppf(power, df)) * se)
+    n = estimate.n
+    sd = _standard_error(estimate, confidence) * math.sqrt(n)
+    if sd == 0:
+        return 0.0
+    if sd_confidence is not None:
+        sd = sd_upper_bound(sd, n, sd_confidence)
+    # power rises with the effect: bracket the root, then solve (scipy's brentq)
+    high = sd
+    while paired_t_power(high, sd, n, alpha) < power:
+        high *= 2
+    return float(
+        optimize.brentq(lambda d: paired_t_power(d, sd, n, alpha) - power, 0.0, high, xtol=1e-12)
+    )
 
 
 def first_crossing(x: Sequence[float], y: Sequence[float], threshold: float) -> float:
@@ -241,7 +303,6 @@ def time_to_near_best(
     by: Sequence[str] = (),
     pair_by: str = "seed",
     fraction: float = NEAR_BEST,
-    censor_at_end: bool = False,
 ) -> pd.DataFrame:
     """Steps and seconds each run takes to reach its baseline's near-best validation loss.
 
@@ -249,10 +310,9 @@ def time_to_near_best(
     ``val_loss``, ``between``), the threshold is the baseline run's best validation loss
     plus ``fraction`` of the way from its first evaluation down to it, a level the
     baseline itself reaches; every run's steps and seconds to it come from
-    :func:`first_crossing`. A run that never gets there has NaN (left out of its pair),
-    or with ``censor_at_end`` its last step and second: a lower bound on its time, so
-    that a delay measured with it is a lower bound too. One row per run, with ``reached``
-    and ``status`` "ok" (so that :func:`paired_table` pairs the rows by ``pair_by``).
+    :func:`first_crossing`. A run that never gets there has NaN: its time is censored
+    (only known to exceed its run), so compare such times with :func:`race_table`, not
+    with a t-test. One row per run, with ``reached`` and ``status`` "ok".
     """
     if not 0 <= fraction < 1:
         raise ValueError(f"fraction={fraction!r}; allowed: 0 <= fraction < 1")
@@ -269,10 +329,7 @@ def time_to_near_best(
             run = run.sort_values("iter")
             steps = first_crossing(run["iter"], run["val_loss"], threshold)
             seconds = first_crossing(run["wall_s"], run["val_loss"], threshold)
-            reached = not math.isnan(steps)
-            if not reached and censor_at_end:
-                steps, seconds = float(run["iter"].max()), float(run["wall_s"].max())
-            row = {**keys, between: arm, "status": "ok", "reached": reached}
+            row = {**keys, between: arm, "status": "ok", "reached": not math.isnan(steps)}
             rows.append(row | {"steps": steps, "seconds": seconds})
     return pd.DataFrame(rows)
 
@@ -397,63 +454,82 @@ def p_text(p: float) -> str:
     return f"{p:.3f}" if p < 0.1 else f"{p:.2f}"
 
 
-SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
-
-
 @dataclass(frozen=True)
-class ClaimVerdict:
-    """A claim about the sign of a paired difference, judged by its corrected test.
+class Race:
+    """Which run of each pair reaches a level first, when some never do.
 
-    ``word``: :data:`SUPPORTED` (significant in the claimed direction),
-    :data:`NOT_SUPPORTED` (significant the other way) or :data:`INCONCLUSIVE` (neither:
-    ``detectable`` then says how large an effect the design would have found).
-    ``number``: the difference with its CI and p-value, and for an inconclusive claim
-    the minimum detectable effect, as the claims table prints it.
+    A run that never reaches the level within its steps is censored at its last step: its
+    time is unknown, only that it exceeds the run's length. A pair still has a winner
+    when at least one of its runs gets there (the other reaches later or never); a pair
+    in which neither gets there, or both at the same step, is a tie and is dropped, as in
+    any sign test. ``p``: the two-sided exact sign test (``scipy.stats.binomtest``) of
+    "either run is equally likely to get there first" over the pairs with a winner.
     """
 
-    word: str
-    number: str
-    detectable: float
+    pairs: int
+    treatment_first: int
+    baseline_first: int
+    ties: int
+    treatment_never: int
+    baseline_never: int
+    p: float
+
+    @property
+    def sign(self) -> int:
+        """+1 when the treatment gets there later in more pairs, -1 when earlier, 0 when even."""
+        return int(np.sign(self.baseline_first - self.treatment_first))
+
+    @property
+    def smallest_p(self) -> float:
+        """The smallest p-value this many pairs can give (all won by one side)."""
+        return float(min(1.0, 2 * 0.5**self.pairs)) if self.pairs else math.nan
 
 
-def claim_verdict(
-    difference: Estimate,
-    p_adjusted: float,
-    claimed_sign: int = -1,
-    unit: str = "nats/char",
-    digits: int = 3,
-    alpha: float = 0.05,
-    family_size: int = 1,
-) -> ClaimVerdict:
-    """The verdict on a claim that ``difference`` (treatment - reference) has the sign
-    ``claimed_sign`` (-1: the treatment is lower, e.g. a lower loss), from its
-    multiple-comparison-adjusted p-value (Holm over ``family_size`` comparisons) at
-    level ``alpha``.
-
-    A claim whose test is not significant is :data:`INCONCLUSIVE`, never "no effect":
-    its ``number`` states the minimum detectable effect at 80% power at the corrected
-    level ``alpha / family_size`` (:func:`minimum_detectable_effect`; Bonferroni's
-    level, the bar of Holm's first step, so that the effect is detectable whatever
-    the comparison's rank in the family).
-    """
-    if family_size < 1:
-        raise ValueError(f"family_size={family_size!r}; allowed: a count of at least 1")
-    if claimed_sign not in (-1, 1):
-        raise ValueError(f"claimed_sign={claimed_sign!r}; allowed: -1 (lower) or 1 (higher)")
-    e = difference
-    interval = (
-        f"{e.mean:+.{digits}f} {unit} [{e.lo:+.{digits}f}, {e.hi:+.{digits}f}]"
-        if e.n >= 2
-        else f"{e.mean:+.{digits}f} {unit} (one pair: no interval)"
+def race(baseline: Sequence[float], treatment: Sequence[float]) -> Race:
+    """The :class:`Race` of runs paired by position: each value is the step (or second)
+    at which a run reached the level, NaN where it never did (censored)."""
+    a = np.asarray(baseline, dtype=float)
+    b = np.asarray(treatment, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"paired values need equal lengths, got {len(a)} and {len(b)}")
+    a_never, b_never = np.isnan(a), np.isnan(b)
+    treatment_first = int(np.sum(~b_never & (a_never | (b < a))))  # NaN < x is False
+    baseline_first = int(np.sum(~a_never & (b_never | (a < b))))
+    won = treatment_first + baseline_first
+    p = stats.binomtest(treatment_first, won).pvalue if won else math.nan
+    return Race(
+        pairs=len(a),
+        treatment_first=treatment_first,
+        baseline_first=baseline_first,
+        ties=len(a) - won,
+        treatment_never=int(b_never.sum()),
+        baseline_never=int(a_never.sum()),
+        p=float(p),
     )
-    mde = minimum_detectable_effect(e, alpha=alpha / family_size)
-    if not math.isnan(p_adjusted) and p_adjusted < alpha and e.mean != 0:
-        word = SUPPORTED if np.sign(e.mean) == claimed_sign else NOT_SUPPORTED
-        return ClaimVerdict(word, f"{interval}, p = {p_text(p_adjusted)} (Holm)", mde)
-    detectable = "n/a" if math.isnan(mde) else f"{mde:.{digits}f} {unit}"
-    return ClaimVerdict(
-        INCONCLUSIVE,
-        f"{interval}, p = {p_text(p_adjusted)} (Holm); "
-        f"effects smaller than {detectable} could be missed",
-        mde,
-    )
+
+
+def race_table(
+    reach: pd.DataFrame,
+    between: str,
+    baseline: str,
+    pair_by: Sequence[str] = ("seed",),
+    by: Sequence[str] = (),
+    measure: str = "steps",
+) -> pd.DataFrame:
+    """:func:`race` of every arm against the baseline, from :func:`time_to_near_best`'s
+    table (censored runs have NaN): one row per (``*by``, arm) with the :class:`Race` in
+    ``race``. Pairs are matched on ``pair_by``: ("dataset", "seed") pools the datasets'
+    pairs into one sign test, each pair still within one dataset."""
+    keys = list(pair_by)
+    _require_columns(reach, [*by, *keys, between, measure])
+    rows = []
+    groups = reach.groupby(list(by), sort=False) if by else [((), reach)]
+    for group_keys, group in groups:
+        where = dict(zip(by, group_keys, strict=True))  # a list of keys: tuples
+        base = group[group[between] == baseline].set_index(keys)[measure]
+        for arm, runs in group[group[between] != baseline].groupby(between, sort=False):
+            treated = runs.set_index(keys)[measure]
+            common = base.index.intersection(treated.index)
+            result = race(base.loc[common].to_numpy(), treated.loc[common].to_numpy())
+            rows.append({**where, between: arm, "race": result, "p": result.p})
+    return pd.DataFrame(rows, columns=[*by, between, "race", "p"])

@@ -1,18 +1,56 @@
-"""The claims audit: rows glued by the chapters, read back, counted and rendered."""
+"""The claims audit: declared claims, judged by one rule, glued, read back and counted."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
+from scipy import stats as scipy_stats
 
-from gni import GniError
-from gni.claims import claim_row, markdown_table, read_claims, verdict_counts
-from gni.stats import INCONCLUSIVE, NOT_SUPPORTED, SUPPORTED, Estimate, claim_verdict
+from gni import GniError, paths
+from gni.claims import (
+    CONTRADICTED,
+    INCONCLUSIVE,
+    SUPPORTED,
+    judge,
+    load_declarations,
+    markdown_table,
+    read_claims,
+    rejudge,
+    rows_for_glue,
+    verdict_counts,
+)
+from gni.stats import Estimate, holm, mean_ci, minimum_detectable_effect, race_table
 
 PREFIX = "application/papermill.record/"  # where myst_nb's glue puts a value it does not show
+
+DECLARED = """
+alpha: 0.05
+power: 0.8
+measures:
+  loss: {name: loss, unit: nats/char}
+  steps: {name: steps, unit: steps}
+  sharp: {name: sharpness, unit: ratio}
+  cost: {name: overhead, unit: "%"}
+claims:
+  lower: {chapter: 01_a, section: s1, claim: GNI lowers the loss, source: reviews,
+          test: paired-t, direction: lower, measures: [loss, sharp], family: all}
+  faster: {chapter: 01_a, section: s2, claim: GNI is faster, source: reviews,
+           test: sign, direction: lower, measures: [steps], family: pooled}
+  cheap: {chapter: 02_b, section: s3, claim: cheap, source: reviews, test: versus,
+          threshold: 3, direction: lower, measures: [cost], family: threads}
+"""
+
+
+@pytest.fixture
+def declared(tmp_path):
+    path = tmp_path / "claims.yaml"
+    path.write_text(DECLARED)
+    return load_declarations(path)
 
 
 def _glued_notebook(path: Path, values: dict) -> Path:
@@ -31,38 +69,107 @@ def _glued_notebook(path: Path, values: dict) -> Path:
     return path
 
 
-def test_a_row_takes_its_number_from_the_verdict_or_from_the_chapter():
-    verdict = claim_verdict(Estimate(0.1, 0.05, 0.15, 3), 0.01)
-    row = claim_row("GNI lowers the loss", verdict, "final-numbers")
-    assert row == {
-        "claim": "GNI lowers the loss",
-        "verdict": NOT_SUPPORTED,
-        "measured": verdict.number,
-        "where": "final-numbers",
-    }
-    assert claim_row("x", INCONCLUSIVE, "here", "3 of 5")["measured"] == "3 of 5"
-    with pytest.raises(ValueError, match="'maybe' for 'x'; allowed: supported"):
-        claim_row("x", "maybe", "here", "1")
-    with pytest.raises(ValueError, match="needs its measured number"):
-        claim_row("x", SUPPORTED, "here")
+def _comparisons(rows):
+    """A paired table as gni.stats.paired_table makes it: measure, difference, p."""
+    return pd.DataFrame(
+        [{"measure": m, "difference": e, "p": p} for m, e, p in rows],
+        columns=["measure", "difference", "p"],
+    )
 
 
-def test_claims_are_read_back_in_chapter_order_and_counted(tmp_path):
-    first = [claim_row("a", SUPPORTED, "s1", "1"), claim_row("b", INCONCLUSIVE, "s2", "2")]
-    _glued_notebook(tmp_path / "02_b.ipynb", {"claims": first, "profile": "cpu"})
-    _glued_notebook(tmp_path / "01_a.ipynb", {"claims": [claim_row("c", SUPPORTED, "s3", "3")]})
-    _glued_notebook(tmp_path / "03_none.ipynb", {"answer": "no claims here"})
-    claims = read_claims(tmp_path, ["01_a", "02_b", "03_none", "04_not_executed"])
-    assert claims["claim"].tolist() == ["c", "a", "b"]
-    assert claims["chapter"].tolist() == ["01_a", "02_b", "02_b"]
-    assert verdict_counts(claims) == {SUPPORTED: 2, NOT_SUPPORTED: 0, INCONCLUSIVE: 1}
+def test_holm_runs_over_the_whole_family_and_the_sign_decides_the_word(declared):
+    lower, higher, null = (
+        Estimate(-0.05, -0.08, -0.02, 3),
+        Estimate(0.10, 0.05, 0.15, 3),
+        Estimate(-0.01, -0.04, 0.02, 3),
+    )
+    table = _comparisons([("loss", lower, 0.01), ("loss", higher, 0.004), ("sharp", null, 0.4)])
+    judged = judge("lower", table, ["a", "b", "c"], declared)
+    assert judged["p_holm"].tolist() == pytest.approx(holm([0.01, 0.004, 0.4]).tolist())
+    assert judged["verdict"].tolist() == [SUPPORTED, CONTRADICTED, INCONCLUSIVE]
+    assert judged["family_size"].tolist() == [3, 3, 3]
+    # each row leads with its one number, in the measure's unit
+    assert judged["measured"][0].startswith("-0.050 nats/char [-0.080, -0.020]; Holm p = 0.020")
+    mde = minimum_detectable_effect(null, alpha=0.05 / 3)
+    assert judged["measured"][2].startswith("\N{MULTIPLICATION SIGN}0.99 [0.97, 1.01]")
+    assert f"a factor of {2**mde:.2f}" in judged["measured"][2]
+    assert "at the SD's upper 80% bound" in judged["measured"][2]
+
+
+def test_a_claim_or_measure_the_file_does_not_declare_is_refused(declared):
+    table = _comparisons([("loss", Estimate(0, -1, 1, 3), 0.5)])
+    with pytest.raises(GniError, match="claim 'sharper' is not declared"):
+        judge("sharper", table, ["a"], declared)
+    with pytest.raises(GniError, match=r"not declared on the measure\(s\) \['steps'\]"):
+        judge("lower", _comparisons([("steps", Estimate(0, -1, 1, 3), 0.5)]), ["a"], declared)
+
+
+def test_a_sign_test_judges_who_gets_there_first_and_states_its_smallest_p(declared):
+    reach = pd.DataFrame(
+        [
+            {"dataset": d, "seed": s, "method": m, "steps": v, "measure": "steps"}
+            for d in ("x", "y")
+            for s in range(3)
+            for m, v in (("baseline", 100.0), ("GNI", math.nan if d == "y" else 150.0))
+        ]
+    )
+    races = race_table(reach, "method", "baseline", pair_by=["dataset", "seed"])
+    judged = judge("faster", races.assign(measure="steps"), ["GNI"], declared)
+    assert judged["verdict"].tolist() == [CONTRADICTED]  # 6 of 6 pairs: p = 1/32
+    assert judged["measured"][0].startswith("GNI first in 0 of 6 pairs (baseline first in 6)")
+    few = race_table(reach[reach["dataset"] == "x"], "method", "baseline")
+    null = judge("faster", few.assign(measure="steps"), ["GNI"], declared)
+    assert null["verdict"].tolist() == [INCONCLUSIVE]
+    assert "the smallest p 3 pairs can give is 0.25" in null["measured"][0]
+
+
+def test_a_versus_test_compares_the_measured_mean_with_the_declared_threshold(declared):
+    values = [2.9, 3.4, 3.6, 3.3]
+    e = mean_ci(values)
+    judged = judge("cheap", pd.DataFrame({"measure": ["cost"], "difference": [e]}), ["1"], declared)
+    p = scipy_stats.ttest_1samp(values, 3.0).pvalue
+    assert judged["p"][0] == pytest.approx(p)
+    clearly = judge(
+        "cheap",
+        pd.DataFrame({"measure": ["cost"], "difference": [mean_ci([1.0, 1.1, 0.9])]}),
+        ["1"],
+        declared,
+    )
+    assert clearly["verdict"].tolist() == [SUPPORTED]
+
+
+def test_rejudging_the_glued_rows_recomputes_every_verdict_from_raw_p_values(declared, tmp_path):
+    table = _comparisons([("loss", Estimate(-0.05, -0.08, -0.02, 3), 0.01)] * 2)
+    rows = rows_for_glue([judge("lower", table, ["a", "b"], declared)])
+    _glued_notebook(tmp_path / "01_a.ipynb", {"claims": rows, "profile": "cpu"})
+    read = read_claims(tmp_path, ["01_a", "02_not_executed"])
+    assert read["chapter"].tolist() == ["01_a", "01_a"]
+    again = rejudge(read, declared)
+    assert again["verdict"].tolist() == read["verdict"].tolist() == [SUPPORTED, SUPPORTED]
+    assert verdict_counts(read) == {SUPPORTED: 2, CONTRADICTED: 0, INCONCLUSIVE: 0}
+    moved = read.assign(chapter="02_b")
+    with pytest.raises(GniError, match="declared for 01_a, tested in"):
+        rejudge(moved, declared)
 
 
 @pytest.mark.parametrize(
     ("row", "message"),
     [
-        ({"claim": "a", "verdict": "proven", "measured": "1", "where": "s"}, "'proven'"),
         ({"claim": "a", "verdict": SUPPORTED}, "must have"),
+        (
+            {
+                "claim": "a",
+                "test": "t",
+                "verdict": "proven",
+                "measured": "1",
+                "where": "s",
+                "p": 0.1,
+                "p_holm": 0.1,
+                "sign": 1,
+                "family_size": 1,
+            },
+            "'proven'",
+        ),
     ],
 )
 def test_a_malformed_row_is_refused_with_its_notebook(tmp_path, row, message):
@@ -72,17 +179,34 @@ def test_a_malformed_row_is_refused_with_its_notebook(tmp_path, row, message):
     assert str(path) in str(error.value)
 
 
-def test_the_table_links_each_claim_to_its_section(tmp_path):
-    _glued_notebook(
-        tmp_path / "01_a.ipynb",
-        {"claims": [claim_row("GNI lowers the loss", INCONCLUSIVE, "final-numbers", "a\n b")]},
-    )
-    table = markdown_table(read_claims(tmp_path, ["01_a"]))
-    lines = table.splitlines()
+def test_the_table_leads_with_the_verdict_and_links_each_test_to_its_section(declared):
+    table = _comparisons([("loss", Estimate(-0.01, -0.04, 0.02, 3), 0.4)])
+    rows = judge("lower", table, ["GNI on\n x"], declared).assign(chapter="01_a")
+    lines = markdown_table(rows).splitlines()
     assert lines[0] == ":::{list-table}" and ":class: claims-table" in lines
-    assert lines[-4:] == [
-        "* - {ref}`GNI lowers the loss <final-numbers>`",
-        "  - **inconclusive**",
-        "  - a b",
-        ":::",
-    ]
+    assert lines[-4] == "* - **inconclusive**"
+    assert lines[-3].startswith("  - -0.010 nats/char [-0.040, +0.020]")
+    assert lines[-2:] == ["  - {ref}`GNI on x <s1>`", ":::"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("test: versus", "test: bayes"), "test='bayes'"),
+        (("direction: lower, measures: [loss", "direction: down, measures: [loss"), "'down'"),
+        (("measures: [steps]", "measures: [speed]"), r"measures \['speed'\]"),
+        (("threshold: 3, ", ""), "needs a numeric threshold"),
+    ],
+)
+def test_a_bad_declaration_is_refused_with_its_field(tmp_path, edit, message):
+    path = tmp_path / "claims.yaml"
+    path.write_text(DECLARED.replace(*edit))
+    with pytest.raises(GniError, match=message):
+        load_declarations(path)
+
+
+def test_every_declared_claim_names_a_chapter_of_the_book():
+    declarations = load_declarations()
+    chapters = {p.stem for p in (paths.home() / "notebooks").glob("*.ipynb")}
+    assert {c.chapter for c in declarations.claims.values()} <= chapters
+    assert all(c.source and c.family for c in declarations.claims.values())

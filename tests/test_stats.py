@@ -6,11 +6,8 @@ import pytest
 from scipy import stats
 
 from gni.stats import (
-    INCONCLUSIVE,
-    NOT_SUPPORTED,
-    SUPPORTED,
-    Estimate,
-    claim_verdict,
+    corrected_alpha,
+    corrected_interval,
     curve_band,
     first_crossing,
     holm,
@@ -18,7 +15,11 @@ from gni.stats import (
     minimum_detectable_effect,
     p_text,
     paired_comparison,
+    paired_t_power,
     paired_table,
+    race,
+    race_table,
+    sd_upper_bound,
     spearman_rho,
     time_to_near_best,
 )
@@ -236,41 +237,72 @@ def test_first_crossing_interpolates_between_evaluations():
         first_crossing([0, 0, 1], [3.0, 2.0, 1.0], 2.5)
 
 
-def test_minimum_detectable_effect_follows_the_t_distribution():
-    values = [0.1, -0.2, 0.05, 0.3, -0.1, 0.0]
-    e = mean_ci(values)
-    se = np.std(values, ddof=1) / np.sqrt(len(values))
-    expected = (stats.t.ppf(0.975, 5) + stats.t.ppf(0.8, 5)) * se
-    assert minimum_detectable_effect(e) == pytest.approx(expected)
-    assert minimum_detectable_effect(e) > e.half_width  # 80% power needs more than the CI
-    assert math.isnan(minimum_detectable_effect(mean_ci([0.1])))
+@pytest.mark.parametrize("pairs", [3, 6, 12, 32])
+@pytest.mark.parametrize("alpha", [0.05, 0.05 / 8])
+def test_a_true_effect_at_the_mde_is_detected_with_the_stated_power(pairs, alpha):
+    """Simulated, not recomputed: normal differences whose mean is the MDE and whose SD is
+    the one the interval implies, tested by scipy's t-test, reject about 80% of the time."""
+    rng = np.random.default_rng(pairs)
+    e = mean_ci(rng.normal(0.0, 0.1, size=pairs))
+    sd = e.half_width / stats.t.ppf(0.975, pairs - 1) * math.sqrt(pairs)
+    mde = minimum_detectable_effect(e, alpha=alpha)
+    draws = rng.normal(mde, sd, size=(40_000, pairs))
+    power = np.mean(stats.ttest_1samp(draws, 0.0, axis=1).pvalue < alpha)
+    assert 0.79 <= power <= 0.81  # 40,000 draws: the simulation's SE is 0.002
+    assert paired_t_power(mde, sd, pairs, alpha) == pytest.approx(0.8, abs=1e-9)
 
 
-def test_a_corrected_level_needs_a_larger_effect_from_the_same_interval():
+def test_the_mde_grows_with_the_correction_and_with_the_sds_upper_bound():
     e = mean_ci([0.1, 0.3, 0.2, 0.25])
-    se = e.half_width / stats.t.ppf(0.975, 3)
-    corrected = minimum_detectable_effect(e, alpha=0.05 / 4)
-    assert corrected == pytest.approx((stats.t.ppf(1 - 0.05 / 8, 3) + stats.t.ppf(0.8, 3)) * se)
-    assert corrected > minimum_detectable_effect(e)
-    assert minimum_detectable_effect(e, alpha=0.05) == minimum_detectable_effect(e)
+    plain = minimum_detectable_effect(e)
+    assert plain > e.half_width  # 80% power needs more than the CI's half-width
+    assert minimum_detectable_effect(e, alpha=corrected_alpha(4)) > plain
+    upper = minimum_detectable_effect(e, sd_confidence=0.8)
+    sd = e.half_width / stats.t.ppf(0.975, 3) * 2
+    # the SD's upper 80% bound from the chi-square distribution of (n - 1) s^2 / sigma^2
+    assert sd_upper_bound(sd, 4) == pytest.approx(sd * math.sqrt(3 / stats.chi2.ppf(0.2, 3)))
+    assert upper == pytest.approx(plain * sd_upper_bound(1.0, 4), rel=1e-6)
+    assert math.isnan(minimum_detectable_effect(mean_ci([0.1])))
+    assert minimum_detectable_effect(mean_ci([0.2, 0.2, 0.2])) == 0.0
 
 
-def test_claim_verdicts_follow_the_adjusted_test_and_the_claimed_sign():
-    lower = Estimate(-0.05, -0.08, -0.02, 3)
-    supported = claim_verdict(lower, 0.01)
-    assert supported.word == SUPPORTED
-    assert supported.number == "-0.050 nats/char [-0.080, -0.020], p = 0.010 (Holm)"
-    assert claim_verdict(lower, 0.01, claimed_sign=1).word == NOT_SUPPORTED
-    null = claim_verdict(Estimate(-0.01, -0.04, 0.02, 3), 0.4, unit="bpc")
-    assert null.word == INCONCLUSIVE
-    assert null.detectable == pytest.approx(
-        minimum_detectable_effect(Estimate(-0.01, -0.04, 0.02, 3))
+def test_a_corrected_interval_is_the_t_interval_at_the_corrected_level():
+    values = [0.1, 0.3, 0.2, 0.25]
+    e = mean_ci(values)
+    wide = corrected_interval(e, family_size=8)
+    ci = stats.ttest_1samp(values, 0.0).confidence_interval(1 - 0.05 / 8)
+    assert (wide.lo, wide.hi) == (pytest.approx(ci.low), pytest.approx(ci.high))
+    same = corrected_interval(e, family_size=1)
+    assert (same.lo, same.hi) == (pytest.approx(e.lo), pytest.approx(e.hi))
+    with pytest.raises(ValueError, match="family_size=0"):
+        corrected_alpha(0)
+
+
+def test_a_race_counts_who_gets_there_first_and_censored_runs_lose():
+    nan = math.nan
+    # pairs: noise later; noise never (baseline first); both never (a tie); noise first
+    r = race([100.0, 200.0, nan, 300.0], [150.0, nan, nan, 250.0])
+    assert (r.pairs, r.treatment_first, r.baseline_first, r.ties) == (4, 1, 2, 1)
+    assert (r.treatment_never, r.baseline_never) == (2, 1)
+    assert r.p == pytest.approx(stats.binomtest(1, 3).pvalue) and r.sign == 1
+    assert race([1.0, 2.0, 3.0], [2.0, 3.0, 4.0]).smallest_p == 0.25  # 3 pairs: p >= 0.25
+    assert math.isnan(race([nan], [nan]).p)
+
+
+def test_a_race_table_pools_pairs_across_datasets_when_asked():
+    reach = pd.DataFrame(
+        [
+            {"dataset": d, "seed": s, "method": m, "steps": v}
+            for d in ("a", "b")
+            for s in range(3)
+            for m, v in (("baseline", 100.0), ("GNI", math.nan if d == "b" else 150.0))
+        ]
     )
-    assert f"effects smaller than {null.detectable:.3f} bpc could be missed" in null.number
-    one = claim_verdict(Estimate(-0.2, math.nan, math.nan, 1), math.nan)
-    assert one.word == INCONCLUSIVE and "one pair: no interval" in one.number
-    with pytest.raises(ValueError, match="claimed_sign=0"):
-        claim_verdict(lower, 0.01, claimed_sign=0)
+    pooled = race_table(reach, "method", "baseline", pair_by=["dataset", "seed"])
+    assert len(pooled) == 1 and pooled["race"].iloc[0].baseline_first == 6
+    assert pooled["p"].iloc[0] == pytest.approx(2 * 0.5**6)
+    apart = race_table(reach, "method", "baseline", by=["dataset"])
+    assert list(apart["dataset"]) == ["a", "b"] and apart["p"].tolist() == [0.25, 0.25]
 
 
 def test_p_values_near_the_level_keep_a_third_decimal():
@@ -284,17 +316,6 @@ def test_p_values_near_the_level_keep_a_third_decimal():
         "1.00",
     ]
     assert p_text(math.nan) == "n/a"
-    null = claim_verdict(Estimate(-0.01, -0.04, 0.02, 3), 0.0512)
-    assert "p = 0.051 (Holm)" in null.number
-
-
-def test_claim_verdicts_state_the_effect_detectable_at_the_corrected_level():
-    e = Estimate(-0.01, -0.04, 0.02, 3)
-    in_family = claim_verdict(e, 0.4, family_size=6)
-    assert in_family.detectable == pytest.approx(minimum_detectable_effect(e, alpha=0.05 / 6))
-    assert in_family.detectable > claim_verdict(e, 0.4).detectable
-    with pytest.raises(ValueError, match="family_size=0"):
-        claim_verdict(e, 0.4, family_size=0)
 
 
 def test_time_to_near_best_measures_each_run_against_its_own_seeds_baseline():
@@ -324,19 +345,16 @@ def test_time_to_near_best_measures_each_run_against_its_own_seeds_baseline():
         time_to_near_best(pd.DataFrame(rows), "method", "baseline", fraction=1)
 
 
-def test_time_to_near_best_can_count_a_run_that_never_gets_there_at_its_end():
+def test_time_to_near_best_leaves_a_run_that_never_gets_there_censored():
     rows = [
         {"seed": 0, "method": arm, "iter": 100 * i, "wall_s": 10.0 * i, "val_loss": loss}
         for arm, losses in (("baseline", [4.0, 3.0, 2.0]), ("noise", [4.0, 3.5, 3.0]))
         for i, loss in enumerate(losses)
     ]
-    left_out = time_to_near_best(pd.DataFrame(rows), "method", "baseline", fraction=0.0)
-    assert math.isnan(left_out.set_index("method").loc["noise", "steps"])
-    censored = time_to_near_best(
-        pd.DataFrame(rows), "method", "baseline", fraction=0.0, censor_at_end=True
-    ).set_index("method")
-    assert censored.loc["noise", "steps"] == 200.0 and not censored.loc["noise", "reached"]
-    assert censored.loc["baseline", "reached"]
+    reach = time_to_near_best(pd.DataFrame(rows), "method", "baseline", fraction=0.0)
+    by = reach.set_index("method")
+    assert math.isnan(by.loc["noise", "steps"]) and not by.loc["noise", "reached"]
+    assert by.loc["baseline", "reached"]
 
 
 def test_spearman_rho_is_scipys_and_vectorized():
