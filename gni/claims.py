@@ -53,6 +53,9 @@ ROW_FIELDS = (
     "p_holm",
     "sign",
     "family_size",
+    "unit",
+    "mde",
+    "mde_high",
 )
 
 
@@ -172,17 +175,15 @@ def interval_text(e: Estimate, unit: str, digits: int = 3) -> str:
     return f"{mean} [{e.lo:+.{digits}f}, {e.hi:+.{digits}f}]"
 
 
-def _detectable_text(e: Estimate, unit: str, alpha: float, power: float) -> str:
+def _detectable_text(mde: float, high: float, unit: str) -> str:
     """The minimum detectable effect of a null paired t-test at the corrected level, and
     again at the SD's upper 80% bound (with few pairs the SD is itself uncertain)."""
-    mde = minimum_detectable_effect(e, power=power, alpha=alpha)
     if math.isnan(mde):
         return "no detectable effect can be stated with one pair"
-    high = minimum_detectable_effect(e, power=power, alpha=alpha, sd_confidence=SD_CONFIDENCE)
     if unit == "ratio":
         return (
-            f"detectable: a factor of {2**mde:.2f} ({2**high:.2f} at the SD's upper "
-            f"{SD_CONFIDENCE:.0%} bound)"
+            f"detectable: a factor of {2**-mde:.2f} or {2**mde:.2f} ({2**-high:.2f} or "
+            f"{2**high:.2f} at the SD's upper {SD_CONFIDENCE:.0%} bound)"
         )
     digits = 1 if unit == "%" else 3
     return (
@@ -191,11 +192,11 @@ def _detectable_text(e: Estimate, unit: str, alpha: float, power: float) -> str:
     )
 
 
-def _race_text(r: Race, arm: str) -> str:
-    never = f"; never got there: {arm} {r.treatment_never}, baseline {r.baseline_never}"
+def _race_text(r: Race) -> str:
     return (
-        f"{arm} first in {r.treatment_first} of {r.pairs} pairs "
-        f"(baseline first in {r.baseline_first}){never}"
+        f"the noise first in {r.treatment_first} of {r.pairs} seed pairs, the baseline in "
+        f"{r.baseline_first}; {r.treatment_never} noise and {r.baseline_never} baseline "
+        f"run(s) never got there"
     )
 
 
@@ -241,7 +242,7 @@ def judge(
     for label, r in zip(labels, comparisons.itertuples(index=False), strict=True):
         unit = declarations.measures[r.measure].unit
         if claim.test == "sign":
-            p, sign, text, estimate = r.race.p, r.race.sign, _race_text(r.race, label), None
+            p, sign, text, estimate = r.race.p, r.race.sign, _race_text(r.race), None
         elif claim.test == "versus":
             p, sign = _versus_p(r.difference, claim.threshold)
             text, estimate = interval_text(r.difference, unit), r.difference
@@ -265,17 +266,21 @@ def judge(
     for row, p_holm in zip(rows, adjusted, strict=True):
         word = verdict_word(p_holm, row["sign"], claim.direction, declarations.alpha)
         measured = f"{row['text']}; Holm p = {p_text(p_holm)} over {size}"
+        level = corrected_alpha(max(size, 1), declarations.alpha)
+        mde = mde_high = math.nan
+        if claim.test == "paired-t":
+            mde = minimum_detectable_effect(row["estimate"], declarations.power, alpha=level)
+            mde_high = minimum_detectable_effect(
+                row["estimate"], declarations.power, alpha=level, sd_confidence=SD_CONFIDENCE
+            )
         if word == INCONCLUSIVE:
-            level = corrected_alpha(max(size, 1), declarations.alpha)
             if claim.test == "sign":
                 measured += (
                     f"; the smallest p {row['race'].pairs} pairs can give is "
                     f"{p_text(row['race'].smallest_p)}"
                 )
             elif claim.test == "paired-t":
-                measured += "; " + _detectable_text(
-                    row["estimate"], row["unit"], level, declarations.power
-                )
+                measured += "; " + _detectable_text(mde, mde_high, row["unit"])
         judged.append(
             {
                 "claim": claim_id,
@@ -287,9 +292,67 @@ def judge(
                 "p_holm": _plain(p_holm),
                 "sign": row["sign"],
                 "family_size": size,
+                "unit": row["unit"],
+                "mde": _plain(mde),
+                "mde_high": _plain(mde_high),
             }
         )
     return pd.DataFrame(judged, columns=list(ROW_FIELDS))
+
+
+def verdict_sentence(judged: pd.DataFrame, treatment: str = "GNI") -> str:
+    """What a chapter's judged tests say, for prose: how many are significant after Holm
+    and in whose favour, naming the tests in the claim's favour."""
+    counts = verdict_counts(judged)
+    significant = counts[SUPPORTED] + counts[CONTRADICTED]
+    if not significant:
+        return "none is significant at the 5% level (Holm)"
+    favour = judged[judged["verdict"] == SUPPORTED]["test"].tolist()
+    which = f" ({'; '.join(favour)})" if favour else ""
+    return (
+        f"{significant} {'is' if significant == 1 else 'are'} significant "
+        f"at the 5% level (Holm): {counts[SUPPORTED]} in favour of {treatment}{which} and "
+        f"{counts[CONTRADICTED]} against"
+    )
+
+
+def largest_detectable(judged: pd.DataFrame) -> str:
+    """The largest minimum detectable effect among the inconclusive tests, per unit, and
+    at the SD's upper 80% bound: "0.311 nats/char (0.652 at the SD's upper 80% bound)"."""
+    null = judged[(judged["verdict"] == INCONCLUSIVE) & judged["mde"].notna()]
+    if null.empty:
+        return "n/a"
+    parts = []
+    for unit, group in null.groupby("unit", sort=False):
+        mde, high = group["mde"].astype(float).max(), group["mde_high"].astype(float).max()
+        if unit == "ratio":
+            parts.append(f"a factor of {2**mde:.2f} ({2**high:.2f} at the SD's upper 80% bound)")
+        else:
+            parts.append(f"{mde:.3f} {unit} ({high:.3f} at the SD's upper 80% bound)")
+    return " and ".join(parts)
+
+
+def judge_family(
+    claim_id: str,
+    effects: pd.DataFrame,
+    is_claim: Sequence[bool],
+    labels: Sequence[str],
+    declarations: Declarations | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Judge the rows of a paired table that test ``claim_id`` (where ``is_claim``;
+    ``labels`` names them) as the claim's family, and correct the table's other rows,
+    which test no claim (a control, a regularizer), as one family of their own.
+
+    Returns the table with ``p_holm`` and ``family_size`` set by those two families, and
+    the judged tests (:func:`judge`).
+    """
+    mask = np.asarray(is_claim, dtype=bool)
+    judged = judge(claim_id, effects[mask], labels, declarations)
+    out = effects.copy()
+    out.loc[mask, "p_holm"] = judged["p_holm"].astype(float).to_numpy()
+    out.loc[~mask, "p_holm"] = holm(out.loc[~mask, "p"].to_numpy(dtype=float))
+    out["family_size"] = np.where(mask, int(mask.sum()), int((~mask).sum()))
+    return out, judged
 
 
 def _plain(x: float) -> float | None:

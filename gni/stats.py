@@ -533,3 +533,14 @@ def race_table(
             result = race(base.loc[common].to_numpy(), treated.loc[common].to_numpy())
             rows.append({**where, between: arm, "race": result, "p": result.p})
     return pd.DataFrame(rows, columns=[*by, between, "race", "p"])
+
+
+def differences_long(table: pd.DataFrame, keys: Sequence[str] = ("measure",)) -> pd.DataFrame:
+    """The per-pair differences of a :func:`paired_table`, one row each: ``keys`` of
+    their comparison, ``pair`` (the pairing value, e.g. the seed) and ``difference``."""
+    rows = [
+        {**{k: getattr(r, k) for k in keys}, "pair": pair, "difference": float(d)}
+        for r in table.itertuples()
+        for pair, d in zip(r.pairs, r.differences, strict=True)
+    ]
+    return pd.DataFrame(rows, columns=[*keys, "pair", "difference"])

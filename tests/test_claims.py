@@ -17,12 +17,15 @@ from gni.claims import (
     INCONCLUSIVE,
     SUPPORTED,
     judge,
+    judge_family,
+    largest_detectable,
     load_declarations,
     markdown_table,
     read_claims,
     rejudge,
     rows_for_glue,
     verdict_counts,
+    verdict_sentence,
 )
 from gni.stats import Estimate, holm, mean_ci, minimum_detectable_effect, race_table
 
@@ -92,7 +95,8 @@ def test_holm_runs_over_the_whole_family_and_the_sign_decides_the_word(declared)
     assert judged["measured"][0].startswith("-0.050 nats/char [-0.080, -0.020]; Holm p = 0.020")
     mde = minimum_detectable_effect(null, alpha=0.05 / 3)
     assert judged["measured"][2].startswith("\N{MULTIPLICATION SIGN}0.99 [0.97, 1.01]")
-    assert f"a factor of {2**mde:.2f}" in judged["measured"][2]
+    assert f"a factor of {2**-mde:.2f} or {2**mde:.2f}" in judged["measured"][2]
+    assert judged["mde"][2] == pytest.approx(mde)
     assert "at the SD's upper 80% bound" in judged["measured"][2]
 
 
@@ -116,7 +120,9 @@ def test_a_sign_test_judges_who_gets_there_first_and_states_its_smallest_p(decla
     races = race_table(reach, "method", "baseline", pair_by=["dataset", "seed"])
     judged = judge("faster", races.assign(measure="steps"), ["GNI"], declared)
     assert judged["verdict"].tolist() == [CONTRADICTED]  # 6 of 6 pairs: p = 1/32
-    assert judged["measured"][0].startswith("GNI first in 0 of 6 pairs (baseline first in 6)")
+    assert judged["measured"][0].startswith(
+        "the noise first in 0 of 6 seed pairs, the baseline in 6; 3 noise"
+    )
     few = race_table(reach[reach["dataset"] == "x"], "method", "baseline")
     null = judge("faster", few.assign(measure="steps"), ["GNI"], declared)
     assert null["verdict"].tolist() == [INCONCLUSIVE]
@@ -167,6 +173,9 @@ def test_rejudging_the_glued_rows_recomputes_every_verdict_from_raw_p_values(dec
                 "p_holm": 0.1,
                 "sign": 1,
                 "family_size": 1,
+                "unit": "nats/char",
+                "mde": None,
+                "mde_high": None,
             },
             "'proven'",
         ),
@@ -210,3 +219,31 @@ def test_every_declared_claim_names_a_chapter_of_the_book():
     chapters = {p.stem for p in (paths.home() / "notebooks").glob("*.ipynb")}
     assert {c.chapter for c in declarations.claims.values()} <= chapters
     assert all(c.source and c.family for c in declarations.claims.values())
+
+
+def test_judge_family_corrects_the_claims_rows_and_the_others_apart(declared):
+    e = Estimate(-0.05, -0.08, -0.02, 3)
+    table = _comparisons([("loss", e, 0.01), ("loss", e, 0.02), ("loss", e, 0.04)])
+    out, judged = judge_family("lower", table, [True, False, True], ["a", "c"], declared)
+    assert judged["test"].tolist() == ["a", "c"] and judged["family_size"].tolist() == [2, 2]
+    assert out["p_holm"].tolist() == pytest.approx([0.02, 0.02, 0.04])
+    assert out["family_size"].tolist() == [2, 1, 2]
+    assert table["p"].tolist() == [0.01, 0.02, 0.04]  # the input is left as it was
+
+
+def test_the_sentences_count_the_verdicts_and_state_the_largest_mde(declared):
+    null = Estimate(-0.01, -0.04, 0.02, 3)
+    table = _comparisons(
+        [
+            ("loss", Estimate(-0.05, -0.08, -0.02, 3), 0.001),
+            ("loss", null, 0.4),
+            ("loss", null, 0.5),
+        ]
+    )
+    judged = judge("lower", table, ["a", "b", "c"], declared)
+    assert verdict_sentence(judged) == (
+        "1 is significant at the 5% level (Holm): 1 in favour of GNI (a) and 0 against"
+    )
+    mde = minimum_detectable_effect(null, alpha=0.05 / 3)
+    assert largest_detectable(judged).startswith(f"{mde:.3f} nats/char (")
+    assert verdict_sentence(judged.iloc[1:]) == "none is significant at the 5% level (Holm)"

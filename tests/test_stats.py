@@ -9,6 +9,7 @@ from gni.stats import (
     corrected_alpha,
     corrected_interval,
     curve_band,
+    differences_long,
     first_crossing,
     holm,
     mean_ci,
@@ -367,3 +368,21 @@ def test_spearman_rho_is_scipys_and_vectorized():
         )
     expected = [stats.spearmanr(a, b).statistic for a, b in zip(x, y, strict=True)]
     np.testing.assert_allclose(spearman_rho(x, y, axis=-1), expected, atol=1e-12)
+
+
+def test_differences_long_lists_every_pairs_difference_with_its_comparison():
+    runs = pd.DataFrame(
+        {
+            "dataset": ["d"] * 4,
+            "arm": ["baseline", "baseline", "noise", "noise"],
+            "seed": [0, 1, 0, 1],
+            "loss": [2.0, 2.5, 2.25, 2.25],
+            "status": ["ok"] * 4,
+        }
+    )
+    table = paired_table(runs, ["loss"], between="arm", baseline="baseline")
+    long = differences_long(table, keys=["measure", "arm"])
+    assert long.to_dict("records") == [
+        {"measure": "loss", "arm": "noise", "pair": 0, "difference": 0.25},
+        {"measure": "loss", "arm": "noise", "pair": 1, "difference": -0.25},
+    ]
