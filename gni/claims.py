@@ -175,21 +175,27 @@ def interval_text(e: Estimate, unit: str, digits: int = 3) -> str:
     return f"{mean} [{e.lo:+.{digits}f}, {e.hi:+.{digits}f}]"
 
 
+def factor_text(factor: float) -> str:
+    """A factor for prose: ``2.77``, ``83``, ``1,307``; "over 10,000" beyond that, where
+    more digits would claim a precision that three seeds cannot give."""
+    if factor < 10:
+        return f"{factor:.2f}"
+    return f"{factor:,.0f}" if factor < 10_000 else "over 10,000"
+
+
 def _detectable_text(mde: float, high: float, unit: str) -> str:
     """The minimum detectable effect of a null paired t-test at the corrected level, and
     again at the SD's upper 80% bound (with few pairs the SD is itself uncertain)."""
     if math.isnan(mde):
         return "no detectable effect can be stated with one pair"
+    bound = f"at the SD's upper {SD_CONFIDENCE:.0%} bound"
     if unit == "ratio":
         return (
-            f"detectable: a factor of {2**-mde:.2f} or {2**mde:.2f} ({2**-high:.2f} or "
-            f"{2**high:.2f} at the SD's upper {SD_CONFIDENCE:.0%} bound)"
+            f"detectable: a factor of {factor_text(2**mde)} either way "
+            f"({factor_text(2**high)} {bound})"
         )
     digits = 1 if unit == "%" else 3
-    return (
-        f"detectable: {mde:.{digits}f} {unit} ({high:.{digits}f} at the SD's upper "
-        f"{SD_CONFIDENCE:.0%} bound)"
-    )
+    return f"detectable: {mde:.{digits}f} {unit} ({high:.{digits}f} {bound})"
 
 
 def _race_text(r: Race) -> str:
@@ -326,7 +332,10 @@ def largest_detectable(judged: pd.DataFrame) -> str:
     for unit, group in null.groupby("unit", sort=False):
         mde, high = group["mde"].astype(float).max(), group["mde_high"].astype(float).max()
         if unit == "ratio":
-            parts.append(f"a factor of {2**mde:.2f} ({2**high:.2f} at the SD's upper 80% bound)")
+            parts.append(
+                f"a factor of {factor_text(2**mde)} either way ({factor_text(2**high)} at the "
+                "SD's upper 80% bound)"
+            )
         else:
             parts.append(f"{mde:.3f} {unit} ({high:.3f} at the SD's upper 80% bound)")
     return " and ".join(parts)

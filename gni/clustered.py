@@ -63,12 +63,15 @@ def clustered_spearman(
     k = len(groups)
     if k < 3:
         return Correlation(rho, math.nan, math.nan, len(frame), k)
-    rng = np.random.default_rng(seed)
-    draws = np.empty(resamples)
-    for i in range(resamples):
-        sample = np.concatenate([groups[j] for j in rng.integers(0, k, size=k)])
-        draws[i] = spearman_rho(sample[:, 0], sample[:, 1])
-    draws = draws[np.isfinite(draws)]  # a resample of one repeated cluster can be constant
+    picks = np.random.default_rng(seed).integers(0, k, size=(resamples, k))
+    if len({len(g) for g in groups}) == 1:  # equal clusters: every resample in one array
+        samples = np.stack(groups)[picks].reshape(resamples, -1, 2)
+        draws = spearman_rho(samples[..., 0], samples[..., 1], axis=1)
+    else:
+        samples = [np.concatenate([groups[j] for j in row]) for row in picks]
+        draws = np.array([spearman_rho(a[:, 0], a[:, 1]) for a in samples])
+    with np.errstate(invalid="ignore"):  # a resample of one repeated cluster is constant
+        draws = draws[np.isfinite(draws)]
     tail = (1 - confidence) / 2 * 100
     lo, hi = np.percentile(draws, [tail, 100 - tail])
     return Correlation(rho, float(lo), float(hi), len(frame), k)
