@@ -251,7 +251,8 @@ def judge(
             p, sign, text, estimate = r.race.p, r.race.sign, _race_text(r.race), None
         elif claim.test == "versus":
             p, sign = _versus_p(r.difference, claim.threshold)
-            text, estimate = interval_text(r.difference, unit), r.difference
+            text = f"{interval_text(r.difference, unit)} against {claim.threshold:g} {unit}"
+            estimate = r.difference
         else:
             p, sign = float(r.p), int(np.sign(r.difference.mean))
             text, estimate = interval_text(r.difference, unit), r.difference
