@@ -275,7 +275,8 @@ def _check_noise(c: RunConfig) -> None:
 
 # --- profiles -------------------------------------------------------------------------
 
-# The paper's setup: the AI-Scientist nanoGPT template (needs a GPU).
+# The AI-Scientist nanoGPT template's setup, which the paper's runs use as far as its
+# reviews tell (one review describes a 2-layer, 512-wide model instead; needs a GPU).
 _PAPER_COMMON: dict[str, Any] = dict(
     n_layer=6,
     n_head=6,
