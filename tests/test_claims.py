@@ -12,6 +12,7 @@ from nbformat.v4 import new_code_cell, new_notebook, new_output
 from scipy import stats as scipy_stats
 
 from gni import GniError, paths
+from gni.book import glued_values
 from gni.claims import (
     CONTRADICTED,
     INCONCLUSIVE,
@@ -28,7 +29,14 @@ from gni.claims import (
     verdict_counts,
     verdict_sentence,
 )
-from gni.stats import Estimate, holm, mean_ci, minimum_detectable_effect, race_table
+from gni.stats import (
+    Estimate,
+    holm,
+    mean_ci,
+    minimum_detectable_effect,
+    p_text,
+    race_table,
+)
 
 PREFIX = "application/papermill.record/"  # where myst_nb's glue puts a value it does not show
 
@@ -257,3 +265,30 @@ def test_factors_keep_the_digits_a_few_seeds_can_give():
         "1,307",
         "over 10,000",
     ]
+
+
+CHAPTERS = ["01_reproduce", "02_schedules", "03_regularizers", "04_sharpness", "05_cost"]
+
+
+def test_the_books_tally_is_the_declared_rule_applied_to_the_chapters_tests():
+    """Recomputed from the committed chapters: every test's claim is declared, for its
+    chapter, and Holm within each claim's family gives the verdicts and the tally that
+    the claims page shows."""
+    executed = paths.home() / "book" / "executed"
+    tests = read_claims(executed, CHAPTERS)
+    declarations = load_declarations()
+    again = rejudge(tests, declarations)
+    assert again["verdict"].tolist() == tests["verdict"].tolist()
+    assert again["p_holm"].astype(float).tolist() == pytest.approx(
+        tests["p_holm"].astype(float).tolist(), nan_ok=True
+    )
+    for claim_id, group in tests.groupby("claim"):
+        for r in group.itertuples():  # the number shown is the adjusted p of the rule
+            assert f"Holm p = {p_text(r.p_holm)} over {r.family_size}" in r.measured
+        assert set(group["family_size"]) == {int(group["p"].notna().sum())}, claim_id
+    page = glued_values(executed / "06_claims.ipynb")
+    counts = verdict_counts(again)
+    assert [page[f"n_{word}"] for word in counts] == list(counts.values())
+    assert page["n_tests"] == len(tests)
+    assert len(page["summary"].split()) <= 60  # the page's "In short"
+    assert set(tests["claim"]) == set(declarations.claims)  # every declared claim is tested

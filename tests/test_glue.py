@@ -120,7 +120,7 @@ def test_nbconvert_of_the_claims_page_shows_every_verdict():
     assert "{glue" not in html
     text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
     counts = verdict_counts(claims)
-    assert f"Of the {len(claims)} tests of the paper" in text
+    assert f"Of {len(claims)} tests of" in text
     for verdict, n in counts.items():  # in bold: its definition, then each row's verdict
         assert html.count(f"<strong>{verdict}</strong>") == 1 + n, verdict
     for measured in claims["measured"]:
