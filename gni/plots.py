@@ -33,7 +33,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-from gni.stats import minimum_detectable_effect
+from gni.stats import corrected_alpha, minimum_detectable_effect
 
 PANEL_INCHES = 3.4  # width of one panel; three panels fit a book page at 100 dpi
 MIN_FONT_PT = 9  # the smallest text of any figure (9 pt: 12.5 px at 100 dpi)
@@ -328,7 +328,8 @@ def forest_panels(
     detectable effect of that comparison at 80% power
     (:func:`gni.stats.minimum_detectable_effect`): true effects inside it could be missed.
     Where ``effects`` has a ``family_size`` column (the comparisons Holm's correction runs
-    over), the MDE is at the corrected level 0.05 / family_size.
+    over), the MDE is at the corrected level (:func:`gni.stats.corrected_alpha`). The x
+    range fits the intervals and zero; a span wider than that is cut at the panel's edge.
     """
     labels = list(order or dict.fromkeys(effects[label]))
     wrapped = [textwrap.fill(str(name), 22) for name in labels]  # long names: two lines
@@ -342,6 +343,7 @@ def forest_panels(
         sharex=True,  # the panels' differences share their unit: one scale
     )
     color = sns.color_palette(n_colors=1)[0]
+    ends = [0.0]  # every interval's ends and zero: the shared x range
     for ax, (measure, title) in zip(axes, panels, strict=True):
         panel = effects[effects["measure"] == measure].set_index(label)
         rows = panel["difference"]
@@ -350,8 +352,9 @@ def forest_panels(
             if name not in rows.index:
                 continue
             e = rows[name]
-            alpha = 0.05 / family[name]
+            alpha = corrected_alpha(int(family[name]))
             mde = minimum_detectable_effect(e, alpha=alpha) if detectable else math.nan
+            ends += [v for v in (e.lo, e.hi, e.mean) if math.isfinite(v)]
             if not math.isnan(mde):
                 ax.plot(
                     [-mde, mde],
@@ -377,6 +380,8 @@ def forest_panels(
         ax.tick_params(labelbottom=True)  # every panel its own scale's numbers, stacked too
         ax.set_ylim(len(labels) - 0.5, -0.5)
         ax.set_title(title)
+    margin = 0.08 * (max(ends) - min(ends)) or 1.0
+    axes[0].set_xlim(min(ends) - margin, max(ends) + margin)  # shared by every panel
     fig.supxlabel(xlabel, fontsize="medium")
     if detectable:
         handles, names = axes[0].get_legend_handles_labels()

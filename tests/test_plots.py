@@ -171,3 +171,13 @@ def test_a_legend_row_holds_what_fits():
     assert plots.legend_columns(["baseline", "GNI"], 10.2) == 2
     assert plots.legend_columns(["mean paired difference, 95% CI", "no difference"], 3.4) == 1
     assert plots.legend_columns([f"arm {i}" for i in range(9)], 10.2) == 4
+
+
+def test_forest_fits_its_x_range_to_the_intervals_not_to_a_huge_span():
+    """A family of 35 at three seeds has an MDE far beyond every interval: the panel keeps
+    the intervals legible and cuts the span at its edge."""
+    effects = _effects().assign(family_size=[35, 35])
+    fig = plots.forest_panels(effects, "arm", [("loss", "loss")], detectable=True)
+    lo, hi = fig.axes[0].get_xlim()
+    assert -0.06 < lo < -0.05 and 0.02 < hi < 0.03
+    assert minimum_detectable_effect(effects["difference"][0], alpha=0.05 / 35) > 5 * hi
