@@ -32,6 +32,7 @@ from gni.stats import (
     corrected_alpha,
     holm,
     minimum_detectable_effect,
+    p_clause,
     p_text,
 )
 from gni.untrusted import load_yaml, read_text, shown
@@ -183,7 +184,7 @@ def factor_text(factor: float) -> str:
     return f"{factor:,.0f}" if factor < 10_000 else "over 10,000"
 
 
-def _detectable_text(mde: float, high: float, unit: str) -> str:
+def _detectable_text(mde: float, high: float, unit: str, what: str = "detectable") -> str:
     """The minimum detectable effect of a null paired t-test at the corrected level, and
     again at the SD's upper 80% bound (with few pairs the SD is itself uncertain)."""
     if math.isnan(mde):
@@ -195,7 +196,7 @@ def _detectable_text(mde: float, high: float, unit: str) -> str:
             f"({factor_text(2**high)} {bound})"
         )
     digits = 1 if unit == "%" else 3
-    return f"detectable: {mde:.{digits}f} {unit} ({high:.{digits}f} {bound})"
+    return f"{what}: {mde:.{digits}f} {unit} ({high:.{digits}f} {unit} {bound})"
 
 
 def _race_text(r: Race) -> str:
@@ -204,6 +205,16 @@ def _race_text(r: Race) -> str:
         f"{r.baseline_first}; {r.treatment_never} noise and {r.baseline_never} baseline "
         f"run(s) never got there"
     )
+
+
+def _sign_reach(r: Race, level: float) -> str:
+    """What a sign test of this many pairs can reach against the corrected level."""
+    if r.pairs and r.smallest_p > level:
+        return (
+            f"no result of {r.pairs} pairs could clear the corrected level {level:.3g} (the "
+            f"smallest p they can give is {p_text(r.smallest_p)}): the design cannot decide"
+        )
+    return f"the smallest p {r.pairs} pairs can give is {p_text(r.smallest_p)}"
 
 
 def _versus_p(e: Estimate, threshold: float, confidence: float = 0.95) -> tuple[float, int]:
@@ -272,22 +283,20 @@ def judge(
     judged = []
     for row, p_holm in zip(rows, adjusted, strict=True):
         word = verdict_word(p_holm, row["sign"], claim.direction, declarations.alpha)
-        measured = f"{row['text']}; Holm p = {p_text(p_holm)} over {size}"
+        measured = f"{row['text']}; {p_clause(p_holm, 'Holm p')} over {size}"
         level = corrected_alpha(max(size, 1), declarations.alpha)
         mde = mde_high = math.nan
-        if claim.test == "paired-t":
+        if claim.test != "sign":  # a t-test: of a paired difference, or against a threshold
             mde = minimum_detectable_effect(row["estimate"], declarations.power, alpha=level)
             mde_high = minimum_detectable_effect(
                 row["estimate"], declarations.power, alpha=level, sd_confidence=SD_CONFIDENCE
             )
         if word == INCONCLUSIVE:
             if claim.test == "sign":
-                measured += (
-                    f"; the smallest p {row['race'].pairs} pairs can give is "
-                    f"{p_text(row['race'].smallest_p)}"
-                )
-            elif claim.test == "paired-t":
-                measured += "; " + _detectable_text(mde, mde_high, row["unit"])
+                measured += "; " + _sign_reach(row["race"], level)
+            else:
+                what = "detectable distance from it" if claim.test == "versus" else "detectable"
+                measured += "; " + _detectable_text(mde, mde_high, row["unit"], what)
         judged.append(
             {
                 "claim": claim_id,
@@ -325,7 +334,8 @@ def verdict_sentence(judged: pd.DataFrame, treatment: str = "GNI") -> str:
 
 def largest_detectable(judged: pd.DataFrame) -> str:
     """The largest minimum detectable effect among the inconclusive tests, per unit, and
-    at the SD's upper 80% bound: "0.311 nats/char (0.652 at the SD's upper 80% bound)"."""
+    at the SD's upper 80% bound: "0.311 nats/char (0.652 nats/char at the SD's upper 80%
+    bound)"."""
     null = judged[(judged["verdict"] == INCONCLUSIVE) & judged["mde"].notna()]
     if null.empty:
         return "n/a"
@@ -338,7 +348,7 @@ def largest_detectable(judged: pd.DataFrame) -> str:
                 "SD's upper 80% bound)"
             )
         else:
-            parts.append(f"{mde:.3f} {unit} ({high:.3f} at the SD's upper 80% bound)")
+            parts.append(f"{mde:.3f} {unit} ({high:.3f} {unit} at the SD's upper 80% bound)")
     return " and ".join(parts)
 
 

@@ -454,6 +454,13 @@ def p_text(p: float) -> str:
     return f"{p:.3f}" if p < 0.1 else f"{p:.2f}"
 
 
+def p_clause(p: float, name: str = "p") -> str:
+    """``p = 0.012``, ``p < 0.001`` or ``p n/a``: a p-value with its relation, for prose
+    (``name`` may be "Holm p")."""
+    text = p_text(p)
+    return f"{name} {text}" if text.startswith("<") or text == "n/a" else f"{name} = {text}"
+
+
 @dataclass(frozen=True)
 class Race:
     """Which run of each pair reaches a level first, when some never do.

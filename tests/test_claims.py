@@ -34,7 +34,7 @@ from gni.stats import (
     holm,
     mean_ci,
     minimum_detectable_effect,
-    p_text,
+    p_clause,
     race_table,
 )
 
@@ -135,7 +135,8 @@ def test_a_sign_test_judges_who_gets_there_first_and_states_its_smallest_p(decla
     few = race_table(reach[reach["dataset"] == "x"], "method", "baseline")
     null = judge("faster", few.assign(measure="steps"), ["GNI"], declared)
     assert null["verdict"].tolist() == [INCONCLUSIVE]
-    assert "the smallest p 3 pairs can give is 0.25" in null["measured"][0]
+    assert "no result of 3 pairs could clear the corrected level 0.05" in null["measured"][0]
+    assert "the design cannot decide" in null["measured"][0]
 
 
 def test_a_versus_test_compares_the_measured_mean_with_the_declared_threshold(declared):
@@ -144,6 +145,8 @@ def test_a_versus_test_compares_the_measured_mean_with_the_declared_threshold(de
     judged = judge("cheap", pd.DataFrame({"measure": ["cost"], "difference": [e]}), ["1"], declared)
     p = scipy_stats.ttest_1samp(values, 3.0).pvalue
     assert judged["p"][0] == pytest.approx(p)
+    mde = minimum_detectable_effect(e, alpha=0.05)
+    assert f"detectable distance from it: {mde:.1f} %" in judged["measured"][0]
     clearly = judge(
         "cheap",
         pd.DataFrame({"measure": ["cost"], "difference": [mean_ci([1.0, 1.1, 0.9])]}),
@@ -284,7 +287,7 @@ def test_the_books_tally_is_the_declared_rule_applied_to_the_chapters_tests():
     )
     for claim_id, group in tests.groupby("claim"):
         for r in group.itertuples():  # the number shown is the adjusted p of the rule
-            assert f"Holm p = {p_text(r.p_holm)} over {r.family_size}" in r.measured
+            assert f"{p_clause(r.p_holm, 'Holm p')} over {r.family_size}" in r.measured
         assert set(group["family_size"]) == {int(group["p"].notna().sum())}, claim_id
     page = glued_values(executed / "06_claims.ipynb")
     counts = verdict_counts(again)

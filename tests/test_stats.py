@@ -14,6 +14,7 @@ from gni.stats import (
     holm,
     mean_ci,
     minimum_detectable_effect,
+    p_clause,
     p_text,
     paired_comparison,
     paired_t_power,
@@ -386,3 +387,8 @@ def test_differences_long_lists_every_pairs_difference_with_its_comparison():
         {"measure": "loss", "arm": "noise", "pair": 0, "difference": 0.25},
         {"measure": "loss", "arm": "noise", "pair": 1, "difference": -0.25},
     ]
+
+
+def test_a_p_clause_reads_as_prose_below_the_smallest_printed_value():
+    assert [p_clause(p) for p in (0.012, 0.0004, math.nan)] == ["p = 0.012", "p < 0.001", "p n/a"]
+    assert p_clause(0.5, "Holm p") == "Holm p = 0.50"
