@@ -207,6 +207,11 @@ def _race_text(r: Race) -> str:
     )
 
 
+def _sign(x: float) -> int:
+    """-1, 0 or +1; 0 when there is no number (no pair entered the comparison)."""
+    return int(np.sign(x)) if math.isfinite(x) else 0
+
+
 def _sign_reach(r: Race, level: float) -> str:
     """What a sign test of this many pairs can reach against the corrected level."""
     if r.pairs and r.smallest_p > level:
@@ -220,7 +225,7 @@ def _sign_reach(r: Race, level: float) -> str:
 def _versus_p(e: Estimate, threshold: float, confidence: float = 0.95) -> tuple[float, int]:
     """Two-sided one-sample t-test of the estimate's mean against ``threshold`` (from its
     Student-t interval), and the sign of mean - threshold."""
-    sign = int(np.sign(e.mean - threshold))
+    sign = _sign(e.mean - threshold)
     if e.n < 2 or math.isnan(e.half_width):
         return math.nan, sign
     se = e.half_width / scipy_stats.t.ppf(1 - (1 - confidence) / 2, e.n - 1)
@@ -265,7 +270,7 @@ def judge(
             text = f"{interval_text(r.difference, unit)} against {claim.threshold:g} {unit}"
             estimate = r.difference
         else:
-            p, sign = float(r.p), int(np.sign(r.difference.mean))
+            p, sign = float(r.p), _sign(r.difference.mean)
             text, estimate = interval_text(r.difference, unit), r.difference
         rows.append(
             {
@@ -382,7 +387,11 @@ def _plain(x: float) -> float | None:
 
 def rows_for_glue(judged: Sequence[pd.DataFrame]) -> list[dict[str, Any]]:
     """The judged tables of a chapter as one list of plain dicts, for ``glue("claims", ...)``."""
-    return [row for table in judged for row in table.to_dict("records")]
+    return [
+        {k: _plain(v) if isinstance(v, float) else v for k, v in row.items()}
+        for table in judged
+        for row in table.to_dict("records")
+    ]
 
 
 def read_claims(executed: Path, chapters: Sequence[str]) -> pd.DataFrame:

@@ -295,3 +295,16 @@ def test_the_books_tally_is_the_declared_rule_applied_to_the_chapters_tests():
     assert page["n_tests"] == len(tests)
     assert len(page["summary"].split()) <= 60  # the page's "In short"
     assert set(tests["claim"]) == set(declarations.claims)  # every declared claim is tested
+
+
+def test_a_comparison_no_pair_entered_is_inconclusive_and_outside_the_family(declared):
+    empty = Estimate(math.nan, math.nan, math.nan, 0)
+    table = _comparisons(
+        [("loss", empty, math.nan), ("loss", Estimate(-0.05, -0.08, -0.02, 3), 0.01)]
+    )
+    judged = judge("lower", table, ["none", "one"], declared)
+    assert judged["verdict"].tolist() == [INCONCLUSIVE, SUPPORTED]
+    assert judged["sign"].tolist() == [0, -1] and judged["family_size"].tolist() == [1, 1]
+    assert "one pair" in judged["measured"][0]
+    glued = rows_for_glue([judged])  # read back as Python literals: NaN would not parse
+    assert glued[0]["p"] is None and glued[0]["mde"] is None and glued[1]["p"] == 0.01
