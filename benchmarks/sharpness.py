@@ -4,7 +4,7 @@ Probes one `cpu`-profile model of shakespeare_char: a baseline run's final weigh
 `shakespeare_char-cpu-none-*` run of the current recipe has left them in the checkpoint
 folder, else a freshly built model (its initial weights). On one torch thread, prints:
 
-  the whole probe                gni.sharpness.probe_model, the sweep probe's settings;
+  the whole probe                gni.probes.probe_model, the sweep probe's settings;
                                  target: under 1 minute
   one HVP, two ways              double backward vs torch.func (jvp of grad), interleaved
                                  repeats, medians; the probe uses the faster
@@ -34,15 +34,12 @@ from gni import paths
 from gni.atomic import write_json
 from gni.config import RunConfig, profile_config
 from gni.data import TokenData
+from gni.probes import ProbeSettings, load_final_model, probe_batches, probe_model
 from gni.sharpness import (
     HVP_METHODS,
     Objective,
-    ProbeSettings,
     flat_parameters,
-    load_final_model,
     power_iteration,
-    probe_batches,
-    probe_model,
     top_eigenvalues,
 )
 from gni.train import build_model

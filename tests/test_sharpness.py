@@ -16,32 +16,34 @@ from gni import GniError, paths
 from gni.config import make_config, profile_config
 from gni.data import TokenData
 from gni.model import GPT, GPTConfig
+from gni.probes import (
+    PROBE_BATCH_SIZE,
+    PROBE_BATCHES,
+    ProbeSettings,
+    interpolation_between,
+    load_final_model,
+    plane_probe,
+    probe_batches,
+    probe_run,
+    rescaled_probe,
+    rescaling_factor,
+    sharpness_probe,
+)
 from gni.results import ResultsStore
 from gni.sharpness import (
     HVP_METHODS,
-    PROBE_BATCH_SIZE,
-    PROBE_BATCHES,
     Objective,
-    ProbeSettings,
     adaptive_sharpness,
     average_sharpness,
     epsilon_sharpness,
     filter_normalized_direction,
     flat_parameters,
     hutchinson_trace,
-    interpolation_between,
-    load_final_model,
     loss_along,
     loss_interpolation,
     loss_plane,
-    plane_probe,
     power_iteration,
-    probe_batches,
-    probe_run,
     rescaled_attention,
-    rescaled_probe,
-    rescaling_factor,
-    sharpness_probe,
     slq,
     top_eigenvalues,
 )
