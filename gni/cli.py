@@ -100,7 +100,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         checkpoint_interval=args.checkpoint_interval,
         progress=False if args.quiet else None,
     )
-    s = result.summary  # not None: train() returns None only when given stop_at
+    s = result.summary
     if result.reused_because == "waited":
         print(f"reused {result.path} (another process trained it while this one waited)")
     elif result.reused_because == "lost race":
@@ -253,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-runs",
         type=int,
         default=None,
-        help="refuse a grid of more runs than this (default: 10,000, gni.sweep.MAX_RUNS)",
+        help="refuse a grid of more runs than this (default: 10,000, gni.grids.MAX_RUNS)",
     )
     sw.add_argument("--profile", default=None, help="replace the grid's profile for every run")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -22,7 +22,7 @@ from pathlib import Path
 from gni import __version__
 
 VERSION = 2  # 2: the template's warmup, its max_iters + 1 steps, both train losses
-CODE_SHA256 = "46dd8883f16d9fa3fddf35cf6dee8ad5727426d119e412ce4a1cf3510e623656"
+CODE_SHA256 = "521828034f54ed396abb359d13ed540738ae0bf32b9f1d48919e6b9e8d082c19"
 PACKAGE = Path(__file__).resolve().parent
 TRAINING_CODE = (
     "data.py",

@@ -1,18 +1,23 @@
-"""What a run needs before it starts: memory for the model, room on disk for its files.
+"""What a run needs: memory for the model, room on disk for its files, and time.
 
-The trainer checks both before it builds anything (:func:`check_fits`,
+The trainer checks memory and disk before it builds anything (:func:`check_fits`,
 :func:`check_room`), so a run that cannot succeed fails at once, naming the estimate and
-what is available, rather than after minutes of allocation or of training.
+what is available, rather than after minutes of allocation or of training. On the CPU,
+:class:`CpuTimeCheck` times the first batches and steps and warns once when the run
+will take more than :data:`WARN_SECONDS`, with what a GPU would take (:func:`gpu_advice`).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import statistics
+import sys
 import tempfile
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from gni import GniError
 from gni.config import RunConfig
@@ -22,6 +27,8 @@ STATE_BYTES = 20  # per parameter: fp32 weights, gradients, 2 AdamW moments, 1 n
 ACTIVATION_VALUES = 20  # fp32 values kept for backward per token, layer and channel
 RECORD_BYTES = 1 << 20  # a run's record (config, curves, summary), with room to spare
 CHECKPOINT_MARGIN = 16 << 20  # beyond the tensors: curves, generator states, pickle framing
+WARN_SECONDS = 3600.0  # a CPU run measured to need longer than this gets a warning
+TIMED = 3  # steps (and forward passes) timed for that estimate, after one to warm up
 
 
 def n_parameters(config: RunConfig, vocab_size: int) -> int:
@@ -208,3 +215,90 @@ def check_room(store: ResultsStore, checkpoint_folder: Path, n_params: int) -> N
                 f"there ({' and '.join(whats)}); free some space, or set {variable} to a "
                 "folder with room"
             )
+
+
+def evaluations_after(config: RunConfig, it: int) -> int:
+    """Evaluations still to come after step ``it``: every ``eval_interval`` steps and at the end."""
+    c = config
+    last = 1 if c.max_iters % c.eval_interval else 0
+    return c.max_iters // c.eval_interval - it // c.eval_interval + last
+
+
+def gpu_advice(profile: str) -> str:
+    """What training this profile on a CUDA GPU takes, given this machine's PyTorch."""
+    if torch.cuda.is_available():
+        how = "this machine has one: pass --device cuda (or auto)"
+    elif torch.version.cuda is None:
+        how = "install PyTorch's CUDA build (this one is CPU-only) and pass --device cuda (or auto)"
+    else:
+        how = "run it where PyTorch finds one (it finds none here), with --device cuda (or auto)"
+    what = "the paper profile is meant for a CUDA GPU" if profile == "paper" else "on a CUDA GPU"
+    return f"{what}: {how}"
+
+
+class CpuTimeCheck:
+    """Warns once, on stderr, when a CPU run is measured to need more than ``WARN_SECONDS``.
+
+    The first evaluation's batches give a lower bound at once (a step costs more than
+    the forward pass of its batch): the fastest of batches 2 to ``TIMED + 1``. The steps
+    of this call then give an estimate: the median of steps 2 to ``TIMED + 1``. (The
+    first batch and step warm up.) Each method takes the seconds one batch or step took.
+    """
+
+    def __init__(self, config: RunConfig, first_iter: int) -> None:
+        self.config = config
+        self.first_iter = first_iter  # the step this call of train() started from
+        self.batch_seconds: list[float] = []
+        self.step_seconds: list[float] = []
+        self.warned = False
+
+    def eval_batch(self, seconds: float) -> None:
+        """Time one batch of the first evaluation (its forward pass), in seconds."""
+        if len(self.batch_seconds) > TIMED:
+            return
+        self.batch_seconds.append(seconds)
+        if len(self.batch_seconds) == TIMED + 1:
+            c = self.config
+            per_batch = min(self.batch_seconds[1:])
+            steps = c.max_iters + 1 - self.first_iter  # the template's max_iters + 1 steps
+            evals = evaluations_after(c, self.first_iter)
+            self._warn(
+                (steps + evals * 2 * c.eval_iters) * per_batch,
+                "more than",
+                f"{steps:,} steps and {evals:,} evaluations of {2 * c.eval_iters:,} batches, "
+                f"each batch's forward pass measured at {per_batch:.3g} s and a step costing more",
+            )
+
+    def step(self, seconds: float, done: int) -> None:
+        """Time the step that brought the run to ``done`` steps, in seconds."""
+        if len(self.step_seconds) > TIMED:
+            return
+        self.step_seconds.append(seconds)
+        if len(self.step_seconds) == TIMED + 1:
+            c = self.config
+            per_step = statistics.median(self.step_seconds[1:])
+            steps, evals = c.max_iters + 1 - done, evaluations_after(c, done)
+            if len(self.batch_seconds) > TIMED:
+                per_eval = 2 * c.eval_iters * min(self.batch_seconds[1:])
+                self._warn(
+                    steps * per_step + evals * per_eval,
+                    "about",
+                    f"{steps:,} steps at {per_step:.3g} s/step and {evals:,} evaluations "
+                    f"at {per_eval:.3g} s each, measured",
+                )
+            else:  # no first evaluation measured (a resumed run, or eval_iters=1)
+                self._warn(
+                    steps * per_step,
+                    "more than",
+                    f"{steps:,} steps at {per_step:.3g} s/step, measured; evaluations not counted",
+                )
+
+    def _warn(self, seconds: float, qualifier: str, basis: str) -> None:
+        if self.warned or seconds <= WARN_SECONDS:
+            return
+        self.warned = True
+        tqdm.write(
+            f"gni: warning: on the CPU this run needs {qualifier} {seconds / 3600:,.1f} hours "
+            f"({basis}); {gpu_advice(self.config.profile)}",
+            file=sys.stderr,
+        )

@@ -66,16 +66,6 @@ class RecordError(GniError, FileNotFoundError):
     """A record file that is missing or unreadable; the message names its path."""
 
 
-class RecordPath(type(Path())):  # type: ignore[misc]
-    """A record's folder as :meth:`ResultsStore.write` returns it.
-
-    ``kept`` is False when another writer's record was already there: this writer's
-    copy was discarded, and the record on disk is the other one.
-    """
-
-    kept: bool = True
-
-
 def warn(message: str, key: int = 0) -> None:
     """One line on stderr, once per process for the same message (and ``key``)."""
     if (message, key) not in _warned:
@@ -220,11 +210,12 @@ class ResultsStore:
             return False
         return True
 
-    def write(self, config: RunConfig, curves: pd.DataFrame, summary: dict[str, Any]) -> RecordPath:
-        """Write a run's record atomically; returns its folder.
-
-        If a complete record for the run already exists (another writer finished
-        first), it is kept, this one is discarded and the result's ``kept`` is False.
+    def write(
+        self, config: RunConfig, curves: pd.DataFrame, summary: dict[str, Any]
+    ) -> tuple[Path, bool]:
+        """Write a run's record atomically; returns its folder, and whether this record
+        was kept: False when a complete record for the run already existed (another
+        writer finished first), which is then kept and this one discarded.
         An unreadable record in the way is moved aside (:meth:`set_aside`).
         """
         self._tidy(again=True)
@@ -243,9 +234,7 @@ class ResultsStore:
                 f"{final}: the record cannot be written ({e.strerror or e}); free some space "
                 "in the results store, and run again (the checkpoint resumes the run)"
             ) from None
-        result = RecordPath(final)
-        result.kept = write.kept
-        return result
+        return final, write.kept
 
     def set_aside(self, run_id: str) -> Path | None:
         """Move the record folder of ``run_id`` to ``<root>/.corrupt/<run_id>-<time>/``.

@@ -38,8 +38,8 @@ Before building the model, a run that cannot fit in memory (:mod:`gni.resources`
 or whose results store or checkpoint folder cannot take what it will write
 fails with a GniError, instead of failing after training.
 
-On the CPU, a run measured to need more than ``WARN_SECONDS`` prints one warning line
-on stderr within its first few batches (:class:`CpuTimeCheck`).
+On the CPU, a run measured to need more than an hour prints one warning line on stderr
+within its first few batches (:class:`gni.resources.CpuTimeCheck`).
 """
 
 from __future__ import annotations
@@ -52,7 +52,6 @@ import platform
 import re
 import resource
 import shutil
-import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -73,13 +72,11 @@ from gni.model import GPT, GPTConfig, count_parameters
 from gni.noise import GradientNoise
 from gni.optim import NoisyAdamW, decay_param_groups
 from gni.recipe import provenance
-from gni.resources import check_fits, check_room, n_parameters
+from gni.resources import CpuTimeCheck, check_fits, check_room, n_parameters
 from gni.results import ResultsStore
 from gni.schedules import make_schedule
 
 LN2 = math.log(2.0)
-WARN_SECONDS = 3600.0  # a CPU run measured to need longer than this gets a warning
-TIMED = 3  # steps (and forward passes) timed for that estimate, after one to warm up
 
 
 @dataclass
@@ -390,93 +387,6 @@ class Run:
         return row
 
 
-def evaluations_after(config: RunConfig, it: int) -> int:
-    """Evaluations still to come after step ``it``: every ``eval_interval`` steps and at the end."""
-    c = config
-    last = 1 if c.max_iters % c.eval_interval else 0
-    return c.max_iters // c.eval_interval - it // c.eval_interval + last
-
-
-def gpu_advice(profile: str) -> str:
-    """What training this profile on a CUDA GPU takes, given this machine's PyTorch."""
-    if torch.cuda.is_available():
-        how = "this machine has one: pass --device cuda (or auto)"
-    elif torch.version.cuda is None:
-        how = "install PyTorch's CUDA build (this one is CPU-only) and pass --device cuda (or auto)"
-    else:
-        how = "run it where PyTorch finds one (it finds none here), with --device cuda (or auto)"
-    what = "the paper profile is meant for a CUDA GPU" if profile == "paper" else "on a CUDA GPU"
-    return f"{what}: {how}"
-
-
-class CpuTimeCheck:
-    """Warns once, on stderr, when a CPU run is measured to need more than ``WARN_SECONDS``.
-
-    The first evaluation's batches give a lower bound at once (a step costs more than
-    the forward pass of its batch): the fastest of batches 2 to ``TIMED + 1``. The steps
-    of this call then give an estimate: the median of steps 2 to ``TIMED + 1``. (The
-    first batch and step warm up.) Each method takes the seconds one batch or step took.
-    """
-
-    def __init__(self, config: RunConfig, first_iter: int) -> None:
-        self.config = config
-        self.first_iter = first_iter  # the step this call of train() started from
-        self.batch_seconds: list[float] = []
-        self.step_seconds: list[float] = []
-        self.warned = False
-
-    def eval_batch(self, seconds: float) -> None:
-        """Time one batch of the first evaluation (its forward pass), in seconds."""
-        if len(self.batch_seconds) > TIMED:
-            return
-        self.batch_seconds.append(seconds)
-        if len(self.batch_seconds) == TIMED + 1:
-            c = self.config
-            per_batch = min(self.batch_seconds[1:])
-            steps = c.max_iters + 1 - self.first_iter  # the template's max_iters + 1 steps
-            evals = evaluations_after(c, self.first_iter)
-            self._warn(
-                (steps + evals * 2 * c.eval_iters) * per_batch,
-                "more than",
-                f"{steps:,} steps and {evals:,} evaluations of {2 * c.eval_iters:,} batches, "
-                f"each batch's forward pass measured at {per_batch:.3g} s and a step costing more",
-            )
-
-    def step(self, seconds: float, done: int) -> None:
-        """Time the step that brought the run to ``done`` steps, in seconds."""
-        if len(self.step_seconds) > TIMED:
-            return
-        self.step_seconds.append(seconds)
-        if len(self.step_seconds) == TIMED + 1:
-            c = self.config
-            per_step = statistics.median(self.step_seconds[1:])
-            steps, evals = c.max_iters + 1 - done, evaluations_after(c, done)
-            if len(self.batch_seconds) > TIMED:
-                per_eval = 2 * c.eval_iters * min(self.batch_seconds[1:])
-                self._warn(
-                    steps * per_step + evals * per_eval,
-                    "about",
-                    f"{steps:,} steps at {per_step:.3g} s/step and {evals:,} evaluations "
-                    f"at {per_eval:.3g} s each, measured",
-                )
-            else:  # no first evaluation measured (a resumed run, or eval_iters=1)
-                self._warn(
-                    steps * per_step,
-                    "more than",
-                    f"{steps:,} steps at {per_step:.3g} s/step, measured; evaluations not counted",
-                )
-
-    def _warn(self, seconds: float, qualifier: str, basis: str) -> None:
-        if self.warned or seconds <= WARN_SECONDS:
-            return
-        self.warned = True
-        tqdm.write(
-            f"gni: warning: on the CPU this run needs {qualifier} {seconds / 3600:,.1f} hours "
-            f"({basis}); {gpu_advice(self.config.profile)}",
-            file=sys.stderr,
-        )
-
-
 def _save_atomic(obj: Any, path: Path) -> None:
     """``torch.save`` through a temporary file; one GniError naming ``path`` (and the
     room left) when it cannot be written, a disk that filled up during the run say."""
@@ -716,9 +626,9 @@ def _finish(run: Run, status: str, store: ResultsStore, checkpoint: Path) -> Run
     if status == "ok":  # the final weights before the record: a record always has them
         weights = {"config": config.to_dict(), "vocab": data.vocab, "model": run.model.state_dict()}
         _save_atomic(weights, paths.checkpoint_dir() / config.run_id / "model.pt")
-    path = store.write(config, curves, summary)
+    path, kept = store.write(config, curves, summary)
     checkpoint.unlink(missing_ok=True)
-    if not getattr(path, "kept", True):  # another process wrote this run first: use its
+    if not kept:  # another process wrote this run first: use its record
         return _stored(store, config.run_id, because="lost race")
     return RunResult(config.run_id, path, summary, curves, reused=False)
 

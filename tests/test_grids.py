@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from gni.grids import expand, load_grid
 from gni.schedules import make_schedule, total_variance
-from gni.sweep import expand, load_grid
 
 GRIDS = sorted((Path(__file__).resolve().parents[1] / "grids").glob("*.yaml"))
 

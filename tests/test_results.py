@@ -95,10 +95,10 @@ def test_losing_writer_is_told_its_copy_was_not_kept(tmp_path):
     store = ResultsStore(tmp_path)
     config = make_config("text8", "smoke", 0)
     curves = pd.DataFrame({"iter": [0, 10], "train_loss": [3.0, 2.0], "val_loss": [3.0, 2.0]})
-    first = store.write(config, curves, _summary(config.run_id, best_val_loss=2.0))
-    second = store.write(config, curves, _summary(config.run_id, best_val_loss=9.9))
+    first, first_kept = store.write(config, curves, _summary(config.run_id, best_val_loss=2.0))
+    second, second_kept = store.write(config, curves, _summary(config.run_id, best_val_loss=9.9))
     assert first == second == store.path(config.run_id)
-    assert first.kept and not second.kept
+    assert first_kept and not second_kept
     assert store.read_summary(config.run_id)["best_val_loss"] == 2.0
 
 

@@ -16,8 +16,10 @@ import yaml
 
 from gni import GniError, paths
 from gni.config import RunConfig
+from gni.executors import local_cluster
+from gni.grids import expand
 from gni.results import ResultsStore
-from gni.sweep import expand, local_cluster, run, train_one
+from gni.sweep import run, train_one
 from tests.conftest import files_under, run_gni
 
 pytestmark = pytest.mark.smoke
@@ -150,6 +152,24 @@ def test_a_task_that_raises_is_a_failed_run_and_the_others_go_on(monkeypatch):
     assert table.loc[0, "error"] == "RuntimeError: worker lost"
     assert table.loc[1, "status"] == "ok" and table.loc[1, "trained"]
     assert len(ResultsStore().run_ids()) == 1
+
+
+def test_a_chapters_sweep_raises_once_every_other_run_has_finished(monkeypatch):
+    """raise_on_failure: one GniError naming the failed run; the good run is recorded."""
+    from gni import sweep
+
+    def train_or_crash(config, *args):
+        if config["seed"] == 0:
+            raise RuntimeError("worker lost")
+        return train_one(config, *args)
+
+    monkeypatch.setattr(sweep, "train_one", train_or_crash)
+    with pytest.raises(GniError, match=r"1 run failed to train \(.*RuntimeError: worker lost"):
+        run(GRID | {"axes": {}}, progress=False, raise_on_failure=True)
+    assert len(ResultsStore().run_ids()) == 1
+    monkeypatch.undo()
+    table = run(GRID | {"axes": {}}, progress=False, raise_on_failure=True)
+    assert set(table["status"]) == {"ok"}  # the retry trains it
 
 
 def test_probes_are_saved_beside_the_record():

@@ -8,14 +8,17 @@ import torch
 from gni import GniError, paths
 from gni.config import make_config
 from gni.data import TokenData
-from gni.resources import n_parameters, training_memory
-from gni.results import ResultsStore, load_curves, load_runs
-from gni.train import (
+from gni.resources import (
     CpuTimeCheck,
-    Run,
-    build_model,
     evaluations_after,
     gpu_advice,
+    n_parameters,
+    training_memory,
+)
+from gni.results import ResultsStore, load_curves, load_runs
+from gni.train import (
+    Run,
+    build_model,
     lr_at,
     stream_seed,
     train,

@@ -6,7 +6,7 @@ import pytest
 
 from gni import GniError
 from gni.config import make_config
-from gni.sweep import count_runs, expand
+from gni.grids import count_runs, expand
 from gni.tuning import Arm, Protocol, with_noise
 
 PROTOCOL = Protocol(learning_rates=(1e-3, 3e-3), tuning_seeds=(0, 1), report_seeds=(2, 3, 4))
