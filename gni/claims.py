@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from gni import GniError, paths
+from gni import GniError, paths, report
 from gni.book import glued_values
 from gni.stats import (
     Estimate,
@@ -42,7 +42,6 @@ VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE)
 TESTS = ("paired-t", "sign", "versus")
 DIRECTIONS = {"lower": -1, "higher": 1}
 GLUE_KEY = "claims"
-TIMES = "\N{MULTIPLICATION SIGN}"  # before a factor
 SD_CONFIDENCE = 0.8  # the upper bound of the SD at which the MDE is stated a second time
 ROW_FIELDS = (
     "claim",
@@ -166,9 +165,7 @@ def interval_text(e: Estimate, unit: str, digits: int = 3) -> str:
     difference (unit "ratio") as a factor after a times sign, ``0.26 [0.17, 0.38]``; a
     share in percent as ``+3.3 % [+1.9, +4.7]``."""
     if unit == "ratio":
-        if e.n < 2:
-            return f"{TIMES}{2**e.mean:.2f} (one pair: no interval)"
-        return f"{TIMES}{2**e.mean:.2f} [{2**e.lo:.2f}, {2**e.hi:.2f}]"
+        return report.ratio(e)
     digits = 1 if unit == "%" else 0 if unit == "steps" else digits
     mean = f"{e.mean:+.{digits}f} {unit}"
     if e.n < 2:
