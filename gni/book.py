@@ -132,6 +132,21 @@ def executed_notebook(name: str) -> Path:
     return (folder or paths.home() / EXECUTED) / f"{name}.ipynb"
 
 
+def check_executed(executed: Path, chapters: Sequence[str], profile: str) -> None:
+    """GniError unless every chapter in ``chapters`` is executed in ``executed`` with the
+    profile ``profile`` (as it glued it): what a page that reads other chapters needs."""
+    for chapter in chapters:
+        path = executed / f"{chapter}.ipynb"
+        if not path.is_file():
+            raise GniError(f"{path} does not exist: execute the chapters first (gni book)")
+        ran = glued_values(path).get("profile")
+        if ran != profile:
+            raise GniError(
+                f"{path.name} was executed with the profile {ran!r}, not {profile!r}: "
+                f"execute the chapters with it first (gni book --profile {profile})"
+            )
+
+
 def glued_values(notebook: Path) -> dict[str, Any]:
     """What an executed notebook glued (``myst_nb.glue``): name -> value.
 

@@ -434,6 +434,16 @@ def rejudge(rows: pd.DataFrame, declarations: Declarations | None = None) -> pd.
     return out
 
 
+def check_verdicts(tests: pd.DataFrame, declarations: Declarations | None = None) -> None:
+    """GniError listing every test whose verdict is not the one the declared rule gives
+    (:func:`rejudge`): a page shows no verdict the rule does not."""
+    again = rejudge(tests, declarations)
+    differ = tests[again["verdict"] != tests["verdict"]]
+    if not differ.empty:
+        listed = differ[["chapter", "claim", "test", "verdict"]].head(20).to_string()
+        raise GniError(f"verdicts that the declared rule does not give:\n{listed}")
+
+
 def _cell(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -459,6 +469,48 @@ def markdown_table(rows: pd.DataFrame) -> str:
             f"  - {{ref}}`{_cell(r.test)} <{r.where}>`",
         ]
     return "\n".join([*lines, ":::"]) + "\n"
+
+
+def claim_sections(
+    tests: pd.DataFrame, titles: dict[str, str], declarations: Declarations | None = None
+) -> str:
+    """The claims page's body (MyST): per claim, a heading, its tally, its chapter (by
+    ``titles``), what it rests on and its family, then its tests (:func:`markdown_table`);
+    a family of more than 8 tests folds into a dropdown, its tally still in view."""
+    declarations = declarations or load_declarations()
+    sections = []
+    for claim_id, rows in tests.groupby("claim", sort=False):
+        claim, counts = declarations.claim(claim_id), verdict_counts(rows)
+        tally = ", ".join(f"{n} {word}" for word, n in counts.items() if n)
+        table = markdown_table(rows)
+        if len(rows) > 8:
+            table = f"::::{{dropdown}} The {len(rows)} tests\n{table}::::\n"
+        sections.append(
+            f"### {claim.claim}\n\n**{len(rows)} test{'s' * (len(rows) > 1)}: {tally}.** "
+            f"[{titles[claim.chapter]}]({claim.chapter}.ipynb); rests on {claim.source}; "
+            f"family: {claim.family}.\n\n{table}"
+        )
+    return "\n".join(sections)
+
+
+def noise_wins(tests: pd.DataFrame, declarations: Declarations | None = None) -> pd.DataFrame:
+    """The supported tests of comparisons (not of a threshold, as the overhead's): where
+    the noise did significantly better than its reference."""
+    declarations = declarations or load_declarations()
+    compared = tests["claim"].map(lambda c: declarations.claim(c).test != "versus")
+    return tests[(tests["verdict"] == SUPPORTED) & compared]
+
+
+def audit_summary(tests: pd.DataFrame, wins: pd.DataFrame) -> str:
+    """The claims page's "In short" (under 60 words): the tally and the wins' count."""
+    counts = verdict_counts(tests)
+    return (
+        f"Of {len(tests)} tests of {tests['claim'].nunique()} claims of the paper, "
+        f"{counts[SUPPORTED]} support it, {counts[CONTRADICTED]} contradict it and "
+        f"{counts[INCONCLUSIVE]} are inconclusive, each after Holm's correction within its "
+        f"claim. The noise did significantly better than its reference in "
+        f"{len(wins)} test{'s' * (len(wins) != 1)}, listed below."
+    )
 
 
 def verdict_counts(rows: pd.DataFrame) -> dict[str, int]:

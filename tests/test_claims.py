@@ -17,12 +17,16 @@ from gni.claims import (
     CONTRADICTED,
     INCONCLUSIVE,
     SUPPORTED,
+    audit_summary,
+    check_verdicts,
+    claim_sections,
     factor_text,
     judge,
     judge_family,
     largest_detectable,
     load_declarations,
     markdown_table,
+    noise_wins,
     read_claims,
     rejudge,
     rows_for_glue,
@@ -308,3 +312,34 @@ def test_a_comparison_no_pair_entered_is_inconclusive_and_outside_the_family(dec
     assert "one pair" in judged["measured"][0]
     glued = rows_for_glue([judged])  # read back as Python literals: NaN would not parse
     assert glued[0]["p"] is None and glued[0]["mde"] is None and glued[1]["p"] == 0.01
+
+
+def test_the_audit_page_groups_tests_by_claim_and_counts_the_wins(declared):
+    lower = _comparisons(
+        [("loss", Estimate(-0.05, -0.08, -0.02, 3), 0.001)]
+        + [("loss", Estimate(-0.01, -0.04, 0.02, 3), 0.5)] * 9
+    )
+    cheap = pd.DataFrame({"measure": ["cost"], "difference": [mean_ci([1.0, 1.1, 0.9])]})
+    tests = pd.concat(
+        [
+            judge("lower", lower, [f"t{i}" for i in range(10)], declared).assign(chapter="01_a"),
+            judge("cheap", cheap, ["one thread"], declared).assign(chapter="02_b"),
+        ],
+        ignore_index=True,
+    )
+    titles = {"01_a": "Chapter A", "02_b": "Chapter B"}
+    page = claim_sections(tests, titles, declared)
+    assert page.startswith("### GNI lowers the loss\n\n**10 tests: 1 supported, 9 inconclusive.**")
+    assert "::::{dropdown} The 10 tests" in page  # a large family folds away
+    assert "### cheap\n\n**1 test: 1 supported.** [Chapter B](02_b.ipynb)" in page
+    wins = noise_wins(tests, declared)  # the threshold test's support is not a win
+    assert wins["test"].tolist() == ["t0"]
+    assert audit_summary(tests, wins) == (
+        "Of 11 tests of 2 claims of the paper, 2 support it, 0 contradict it and 9 are "
+        "inconclusive, each after Holm's correction within its claim. The noise did "
+        "significantly better than its reference in 1 test, listed below."
+    )
+    check_verdicts(tests, declared)
+    forged = tests.assign(verdict=["contradicted", *tests["verdict"].tolist()[1:]])
+    with pytest.raises(GniError, match="verdicts that the declared rule does not give"):
+        check_verdicts(forged, declared)
