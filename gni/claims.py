@@ -34,6 +34,7 @@ from gni.stats import (
     minimum_detectable_effect,
     p_clause,
     p_text,
+    standard_error,
 )
 from gni.untrusted import load_yaml, read_text, shown
 
@@ -225,7 +226,7 @@ def _versus_p(e: Estimate, threshold: float, confidence: float = 0.95) -> tuple[
     sign = _sign(e.mean - threshold)
     if e.n < 2 or math.isnan(e.half_width):
         return math.nan, sign
-    se = e.half_width / scipy_stats.t.ppf(1 - (1 - confidence) / 2, e.n - 1)
+    se = standard_error(e, confidence)
     if se == 0:
         return (0.0 if sign else 1.0), sign
     return float(2 * scipy_stats.t.sf(abs(e.mean - threshold) / se, e.n - 1)), sign

@@ -197,8 +197,8 @@ def corrected_alpha(family_size: int, alpha: float = ALPHA) -> float:
     return alpha / family_size
 
 
-def _standard_error(estimate: Estimate, confidence: float) -> float:
-    """The standard error behind a Student-t interval of ``confidence``."""
+def standard_error(estimate: Estimate, confidence: float = 0.95) -> float:
+    """The standard error behind the estimate's Student-t interval of ``confidence``."""
     return estimate.half_width / stats.t.ppf(1 - (1 - confidence) / 2, estimate.n - 1)
 
 
@@ -210,7 +210,7 @@ def corrected_interval(
     level = 1 - corrected_alpha(family_size, alpha)
     if estimate.n < 2 or math.isnan(estimate.half_width):
         return estimate
-    half = _standard_error(estimate, confidence) * stats.t.ppf(1 - (1 - level) / 2, estimate.n - 1)
+    half = standard_error(estimate, confidence) * stats.t.ppf(1 - (1 - level) / 2, estimate.n - 1)
     mean = estimate.mean
     return Estimate(mean, float(mean - half), float(mean + half), estimate.n)
 
@@ -255,7 +255,7 @@ def minimum_detectable_effect(
     if estimate.n < 2 or math.isnan(estimate.half_width):
         return math.nan
     n = estimate.n
-    sd = _standard_error(estimate, confidence) * math.sqrt(n)
+    sd = standard_error(estimate, confidence) * math.sqrt(n)
     if sd == 0:
         return 0.0
     if sd_confidence is not None:

@@ -137,16 +137,18 @@ def test_failed_and_diverged_runs_do_not_stop_the_others():
     assert len(ResultsStore().run_ids()) == 2  # the failure is not recorded: it will be retried
 
 
+def _train_or_crash(config, *args):
+    """train_one, but the task of seed 0 raises, as when its worker process dies."""
+    if config["seed"] == 0:
+        raise RuntimeError("worker lost")
+    return train_one(config, *args)
+
+
 def test_a_task_that_raises_is_a_failed_run_and_the_others_go_on(monkeypatch):
     """As when a worker process dies: the task raises, not the run."""
     from gni import sweep
 
-    def train_or_crash(config, *args):
-        if config["seed"] == 0:
-            raise RuntimeError("worker lost")
-        return train_one(config, *args)
-
-    monkeypatch.setattr(sweep, "train_one", train_or_crash)
+    monkeypatch.setattr(sweep, "train_one", _train_or_crash)
     table = run(GRID | {"axes": {}}, progress=False).set_index("seed")
     assert table.loc[0, "status"] == "failed"
     assert table.loc[0, "error"] == "RuntimeError: worker lost"
@@ -158,12 +160,7 @@ def test_a_chapters_sweep_raises_once_every_other_run_has_finished(monkeypatch):
     """raise_on_failure: one GniError naming the failed run; the good run is recorded."""
     from gni import sweep
 
-    def train_or_crash(config, *args):
-        if config["seed"] == 0:
-            raise RuntimeError("worker lost")
-        return train_one(config, *args)
-
-    monkeypatch.setattr(sweep, "train_one", train_or_crash)
+    monkeypatch.setattr(sweep, "train_one", _train_or_crash)
     with pytest.raises(GniError, match=r"1 run failed to train \(.*RuntimeError: worker lost"):
         run(GRID | {"axes": {}}, progress=False, raise_on_failure=True)
     assert len(ResultsStore().run_ids()) == 1
