@@ -366,63 +366,13 @@ def test_smoke_book_renders_every_page(smoke_book: Path):
 
 
 @pytest.mark.parametrize(
-    ("name", "value", "message"),
-    [
-        ("n_seeds", 0, "parameter n_seeds=0 is out of range; allowed: a finite number >= 2"),
-        ("n_seeds", "three", "parameter n_seeds='three' must be of type int"),
-        ("n_seeds", 2.5, "parameter n_seeds=2.5 must be of type int"),
-        ("n_seed", 3, "parameter(s) n_seed are not parameters of this chapter"),
-        ("datasets", "wiki", "parameter datasets='wiki' is out of range; allowed: a comma"),
-        ("profile", "gpu", "parameter profile='gpu' is out of range; allowed: one of smoke, cpu"),
-    ],
-)
-def test_bad_parameter_fails_in_the_cell_after_the_parameters(name, value, message, tmp_path):
-    _fails_after_the_parameters("01_reproduce", name, value, message, tmp_path)
-
-
-@pytest.mark.parametrize(
     ("notebook", "name", "value", "message"),
-    [
-        (
-            "03_regularizers",
-            "tuning",
-            "wiki:0",
-            "parameter tuning='wiki:0' is out of range; allowed: 'name:seeds",
-        ),
-        (
-            "03_regularizers",
-            "transfers",
-            "text8:text8",
-            "parameter transfers='text8:text8' is out of range",
-        ),
-        (
-            "03_regularizers",
-            "learning_rates",
-            "0.001,0.001",
-            "parameter learning_rates='0.001,0.001' is out of",
-        ),
-        ("03_regularizers", "report_seeds", "0,5", "seed(s) [0] are both tuning and report seeds"),
-        (
-            "04_sharpness",
-            "dataset",
-            "wiki",
-            "parameter dataset='wiki' is out of range; allowed: one of",
-        ),
-        ("04_sharpness", "probe_seeds", "2", "parameter probe_seeds='2' is out of range"),
-        ("04_sharpness", "probe_seeds", "1,2", "seed(s) [1] are both tuning and report seeds"),
-        (
-            "04_sharpness",
-            "paper_gamma",
-            1.5,
-            "parameter paper_gamma=1.5 is out of range; allowed: in (0, 1]",
-        ),
-        (
-            "05_cost",
-            "profile",
-            "gpu",
-            "parameter profile='gpu' is out of range; allowed: one of smoke, cpu",
-        ),
-        ("06_claims", "profile", "gpu", "parameter profile='gpu' is out of range"),
+    [  # one per chapter, through a real kernel; every rule is in test_chapter_parameters
+        ("01_reproduce", "n_seeds", 0, "parameter n_seeds=0 is out of range; allowed: a finite"),
+        ("02_schedules", "confirm_seeds", "2", "parameter confirm_seeds='2' is out of range"),
+        ("03_regularizers", "tuning", "wiki:0", "parameter tuning='wiki:0' is out of range"),
+        ("04_sharpness", "dataset", "wiki", "parameter dataset='wiki' is out of range"),
+        ("05_cost", "profile", "gpu", "parameter profile='gpu' is out of range; allowed: one of"),
         # the committed chapters were executed with the cpu profile
         ("06_claims", "profile", "smoke", "was executed with the profile 'cpu', not 'smoke'"),
     ],
