@@ -1,7 +1,8 @@
 """gni: gradient noise injection for small character-level GPTs.
 
 The method lives in :mod:`gni.schedules`, :mod:`gni.noise` and :mod:`gni.optim` and
-imports nothing else of gni, so it can be dropped into any PyTorch training loop.
+imports nothing else of gni but :class:`GniError`, so it can be dropped into any PyTorch
+training loop.
 The rest (model, data, config, trainer, results store, CLI) reproduces the paper.
 """
 

@@ -251,7 +251,7 @@ def judge(
     declarations = declarations or load_declarations()
     claim = declarations.claim(claim_id)
     if len(labels) != len(comparisons):
-        raise ValueError(f"{len(labels)} labels for {len(comparisons)} comparisons")
+        raise GniError(f"{len(labels)} labels for {len(comparisons)} comparisons")
     undeclared = sorted(set(comparisons["measure"]) - set(claim.measures))
     if undeclared:
         raise GniError(

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from gni import GniError
 from gni.stats import spearman_rho
 
 RESAMPLES = 4000  # bootstrap resamples: the percentile ends move by < 0.01 between reruns
@@ -122,7 +123,7 @@ def dose_response(
     coef, *_ = np.linalg.lstsq(design, frame["d"].to_numpy(), rcond=None)
     df = len(frame) - design.shape[1]
     if df < 1:
-        raise ValueError(
+        raise GniError(
             f"{len(frame)} differences over {seeds.shape[1]} seeds: no degrees "
             "of freedom left for the slope's interval"
         )

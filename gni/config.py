@@ -21,6 +21,8 @@ from typing import Any
 
 from gni import GniError, recipe
 from gni.data import DATASETS
+from gni.noise import KINDS as NOISE_KINDS
+from gni.noise import SCALES as NOISE_SCALES
 from gni.schedules import SCHEDULES, make_schedule
 
 PROFILES = ("smoke", "cpu", "paper")
@@ -30,9 +32,7 @@ PUBLISHED_PROFILE = "cpu"
 NOISE_ARG_LIMIT = 1e9  # the profile of the published book (`make book`)
 OPTIMIZERS = ("adamw", "sgd")
 NOISE_PLACEMENTS = ("post_clip", "pre_clip")
-NOISE_SCALES = ("absolute", "relative")
 NOISE_IMPLS = ("separate", "fused")
-NOISE_KINDS = ("independent", "anticorrelated")
 
 # Fields added after records were made: a field at this value is left out of the run id,
 # so that the records made before it existed keep their ids (they trained with it).

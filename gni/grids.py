@@ -33,6 +33,7 @@ from typing import Any
 from gni import GniError
 from gni.config import FIELDS, RunConfig, make_config
 from gni.untrusted import load_yaml, read_text, shown
+from gni.validation import check_seeds
 
 GRID_KEYS = ("base", "axes", "seeds", "n_seeds")
 BASE_KEYS = ("dataset", "profile", "overrides")
@@ -65,14 +66,7 @@ def _seeds(grid: dict[str, Any]) -> Sequence[int]:
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SEEDS:
             raise GniError(f"n_seeds={shown(n)} must be an integer from 1 to {MAX_SEEDS:,}")
         return range(n)  # not a list: its length is known before a huge grid is refused
-    seeds = grid.get("seeds", [0])
-    if (
-        not isinstance(seeds, list)
-        or not seeds
-        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
-    ):
-        raise GniError(f"seeds={shown(seeds)} must be a non-empty list of integers >= 0")
-    return seeds
+    return check_seeds("seeds", grid.get("seeds", [0]))
 
 
 def _axis_variants(name: str, values: Any) -> list[tuple[Any, dict[str, Any]]]:

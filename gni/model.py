@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gni import GniError
+
 
 @dataclass(frozen=True)
 class GPTConfig:
@@ -98,7 +100,7 @@ class GPT(nn.Module):
         """
         super().__init__()
         if config.n_embd % config.n_head != 0:
-            raise ValueError(f"n_embd={config.n_embd} is not divisible by n_head={config.n_head}")
+            raise GniError(f"n_embd={config.n_embd} is not divisible by n_head={config.n_head}")
         self.config = config
         self.transformer = nn.ModuleDict(
             dict(
@@ -136,7 +138,7 @@ class GPT(nn.Module):
         nats per character when ``targets`` (B, T) are given."""
         T = idx.shape[1]
         if self.config.block_size < T:
-            raise ValueError(f"sequence length {T} exceeds block_size={self.config.block_size}")
+            raise GniError(f"sequence length {T} exceeds block_size={self.config.block_size}")
         pos = torch.arange(T, device=idx.device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
         for block in self.transformer.h:

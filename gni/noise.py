@@ -44,20 +44,22 @@ from typing import Any
 
 import torch
 
+from gni import GniError
+
 SCALES = ("absolute", "relative")
 KINDS = ("independent", "anticorrelated")
 
 
 def check_scale(scale: str) -> None:
-    """Raise ``ValueError`` unless ``scale`` is one of ``SCALES``."""
+    """Raise :class:`gni.GniError` (a ValueError) unless ``scale`` is one of ``SCALES``."""
     if scale not in SCALES:
-        raise ValueError(f"scale={scale!r}; allowed: {', '.join(SCALES)}")
+        raise GniError(f"scale={scale!r}; allowed: {', '.join(SCALES)}")
 
 
 def check_kind(kind: str) -> None:
-    """Raise ``ValueError`` unless ``kind`` is one of ``KINDS``."""
+    """Raise :class:`gni.GniError` (a ValueError) unless ``kind`` is one of ``KINDS``."""
     if kind not in KINDS:
-        raise ValueError(f"kind={kind!r}; allowed: {', '.join(KINDS)}")
+        raise GniError(f"kind={kind!r}; allowed: {', '.join(KINDS)}")
 
 
 def noise_std(sigma: float, scale: str, grads: Sequence[torch.Tensor]) -> torch.Tensor | float:
@@ -169,7 +171,7 @@ class FlatNoise:
     ) -> None:
         """Restore the generator's state and the previous draw (None: z_{t-1} = 0)."""
         if previous is not None and self.kind == "independent":
-            raise ValueError("a previous draw comes from kind='anticorrelated', not independent")
+            raise GniError("a previous draw comes from kind='anticorrelated', not independent")
         self._generator_on(torch.device(device)).set_state(state)
         self.previous = None if previous is None else previous.to(device, torch.float32)
 
@@ -197,7 +199,7 @@ class GradientNoise:
         check_kind(kind)
         self.params = [p for p in params if p.requires_grad]
         if not self.params:
-            raise ValueError("GradientNoise got no parameters that require a gradient")
+            raise GniError("GradientNoise got no parameters that require a gradient")
         self.schedule = schedule
         self.scale = scale
         self.t = 0

@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from gni import GniError
 from gni.noise import FlatNoise, check_kind, check_scale, has_noise, noise_std
 
 IMPLEMENTATIONS = ("auto", "reference", "foreach", "triton")
@@ -84,19 +85,19 @@ class NoisyAdamW(torch.optim.Optimizer):
                 (s * (z_t - z_{t-1}) / sqrt(2)).
         """
         if not lr > 0:
-            raise ValueError(f"lr={lr} must be > 0")
+            raise GniError(f"lr={lr} must be > 0")
         if not 0 <= betas[0] < 1 or not 0 <= betas[1] < 1:
-            raise ValueError(f"betas={betas} must each be in [0, 1)")
+            raise GniError(f"betas={betas} must each be in [0, 1)")
         if not eps > 0:
-            raise ValueError(f"eps={eps} must be > 0")
+            raise GniError(f"eps={eps} must be > 0")
         if not weight_decay >= 0:
-            raise ValueError(f"weight_decay={weight_decay} must be >= 0")
+            raise GniError(f"weight_decay={weight_decay} must be >= 0")
         check_scale(scale)
         check_kind(kind)
         if impl not in IMPLEMENTATIONS:
-            raise ValueError(f"impl={impl!r}; allowed: {', '.join(IMPLEMENTATIONS)}")
+            raise GniError(f"impl={impl!r}; allowed: {', '.join(IMPLEMENTATIONS)}")
         if impl == "triton" and not triton_available():
-            raise ValueError("impl='triton' needs Triton: pip install 'gni[gpu]'")
+            raise GniError("impl='triton' needs Triton: pip install 'gni[gpu]'")
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
         self.schedule = schedule or (lambda t: 0.0)
         self.seed = seed
@@ -104,6 +105,8 @@ class NoisyAdamW(torch.optim.Optimizer):
         self.impl = impl
         self.kind = kind
         self.noise_t = 0  # steps taken; the noise of step t uses sigma_t
+        # the per-entry std of the last step's noise, as GradientNoise.last_std
+        self.last_std: torch.Tensor | float = 0.0
         # its generator starts on the first draw's device
         self._noise = FlatNoise(seed, kind=kind)
 
@@ -152,6 +155,7 @@ class NoisyAdamW(torch.optim.Optimizer):
                 update(group, ps, [self.state[p] for p in ps], noise[start : start + len(ps)])
                 start += len(ps)
         self.noise_t += 1
+        self.last_std = std
         return loss
 
     def state_dict(self) -> dict[str, Any]:

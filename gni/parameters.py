@@ -21,7 +21,9 @@ from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from gni import GniError
 from gni.untrusted import shown
+from gni.validation import check_seeds
 
 PAPERMILL_HEADER = "# Parameters\n"  # the first line of papermill's injected cell
 # The types a parameter may be declared with, by the name papermill infers.
@@ -80,11 +82,8 @@ def split_seeds(value: str) -> list[int]:
     """``"2, 3,4"`` -> [2, 3, 4]; ValueError for anything else (or a repeated seed)."""
     names = split_names(value)
     if not all(re.fullmatch(r"\d+", v, re.ASCII) for v in names):
-        raise ValueError(f"seeds {shown(value)} must be distinct integers >= 0 (ASCII digits)")
-    seeds = [int(v) for v in names]
-    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds {shown(value)} must be distinct integers >= 0")
-    return seeds
+        raise GniError(f"seeds {shown(value)} must be distinct integers >= 0 (ASCII digits)")
+    return list(check_seeds("seeds", [int(v) for v in names]))
 
 
 def split_names(value: str) -> list[str]:
@@ -111,10 +110,10 @@ def split_numbers(value: str) -> list[float]:
     number that is not finite)."""
     texts = split_names(value)
     if not all(v.isascii() for v in texts):  # float() reads other scripts' digits too
-        raise ValueError(f"numbers {shown(value)} must be written in ASCII")
+        raise GniError(f"numbers {shown(value)} must be written in ASCII")
     numbers = [float(v) for v in texts]
     if any(not math.isfinite(v) for v in numbers) or len(set(numbers)) != len(numbers):
-        raise ValueError(f"numbers {shown(value)} must be distinct and finite")
+        raise GniError(f"numbers {shown(value)} must be distinct and finite")
     return numbers
 
 
@@ -175,7 +174,7 @@ def split_pairs(value: str) -> dict[str, str]:
         name, sep, rest = entry.partition(":")
         name, rest = name.strip(), rest.strip()
         if not sep or not name or not rest or ":" in rest or name in pairs:
-            raise ValueError(
+            raise GniError(
                 f"{shown(entry)} in {shown(value)} is not one 'name:value' with a new name"
             )
         pairs[name] = rest
@@ -253,23 +252,23 @@ def check_parameters(namespace: MutableMapping[str, Any], rules: Mapping[str, Ru
     injected = previous_cell.startswith(PAPERMILL_HEADER)  # not a cell a reader ran by hand
     unknown = sorted(set(assigned_names(previous_cell)) - set(declared)) if injected else []
     if unknown:
-        raise ValueError(
+        raise GniError(
             f"parameter(s) {', '.join(unknown)} are not parameters of this chapter; "
             f"it takes {', '.join(declared)}"
         )
     missing = sorted(set(rules) - set(declared))
     if missing:
-        raise ValueError(f"rules given for undeclared parameter(s) {', '.join(missing)}")
+        raise GniError(f"rules given for undeclared parameter(s) {', '.join(missing)}")
     for name, annotation in declared.items():
         value = namespace[name]
         type_name = annotation if isinstance(annotation, str) else annotation.__name__
         message = type_error(name, value, type_name)
         if message:
-            raise ValueError(message)
+            raise GniError(message)
         if type_name == "float":
             namespace[name] = value = float(value)
         rule = rules.get(name)
         if rule is not None and not rule.ok(value):
-            raise ValueError(
+            raise GniError(
                 f"parameter {name}={shown(value)} is out of range; allowed: {rule.allowed}"
             )

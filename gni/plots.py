@@ -33,6 +33,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
+from gni import GniError
 from gni.stats import corrected_alpha, minimum_detectable_effect
 
 PANEL_INCHES = 3.4  # width of one panel; three panels fit a book page at 100 dpi
@@ -414,7 +415,7 @@ def scatter_grid(
     logarithmic (the column must then be positive)."""
     n_cols = len(panels[0])
     if any(len(row) != n_cols for row in panels):
-        raise ValueError("every row of panels needs the same number of panels")
+        raise GniError("every row of panels needs the same number of panels")
     flat = [panel for row in panels for panel in row]
     hues = list(hue_order or dict.fromkeys(points[hue]))
     colors = colors or method_colors(hues)

@@ -22,7 +22,7 @@ from pathlib import Path
 from gni import __version__
 
 VERSION = 2  # 2: the template's warmup, its max_iters + 1 steps, both train losses
-CODE_SHA256 = "521828034f54ed396abb359d13ed540738ae0bf32b9f1d48919e6b9e8d082c19"
+CODE_SHA256 = "7e34a33745d56c47670cec12712abccf700a0bf3923e06dba8cc9f781a9ebe23"
 PACKAGE = Path(__file__).resolve().parent
 TRAINING_CODE = (
     "data.py",

@@ -16,10 +16,12 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from gni import GniError
+
 
 def _require(condition: bool, message: str) -> None:
     if not condition:
-        raise ValueError(message)
+        raise GniError(message)
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,7 @@ SCHEDULES: dict[str, type] = {
 def schedule_arguments(name: str) -> dict[str, object]:
     """The arguments of schedule ``name``: their defaults, or ``dataclasses.MISSING``."""
     if name not in SCHEDULES:
-        raise ValueError(f"unknown noise schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
+        raise GniError(f"unknown noise schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
     return {f.name: f.default for f in dataclasses.fields(SCHEDULES[name])}
 
 
@@ -198,7 +200,7 @@ def make_schedule(name: str, **kwargs: float) -> Schedule:
     missing = sorted(k for k, v in allowed.items() if v is dataclasses.MISSING and k not in kwargs)
     if unknown or missing:
         problem = f"unknown argument(s) {unknown}" if unknown else f"missing argument(s) {missing}"
-        raise ValueError(
+        raise GniError(
             f"noise schedule {name!r}: {problem}; it takes "
             + (", ".join(allowed) if allowed else "no arguments")
         )
@@ -208,12 +210,10 @@ def make_schedule(name: str, **kwargs: float) -> Schedule:
         if f.name in kwargs:
             value = kwargs[f.name]
             if not math.isfinite(value):
-                raise ValueError(f"noise schedule {name!r}: {f.name}={value} must be finite")
+                raise GniError(f"noise schedule {name!r}: {f.name}={value} must be finite")
             if f.type == "int":
                 if float(value) != int(value):
-                    raise ValueError(
-                        f"noise schedule {name!r}: {f.name}={value} must be an integer"
-                    )
+                    raise GniError(f"noise schedule {name!r}: {f.name}={value} must be an integer")
                 value = int(value)
             else:
                 value = float(value)

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from gni import GniError
+
 
 @dataclass(frozen=True)
 class Estimate:
@@ -112,7 +114,7 @@ def paired_comparison(
     a = np.asarray(baseline, dtype=float)
     b = np.asarray(treatment, dtype=float)
     if a.shape != b.shape:
-        raise ValueError(f"paired values need equal lengths, got {len(a)} and {len(b)}")
+        raise GniError(f"paired values need equal lengths, got {len(a)} and {len(b)}")
     keep = ~(np.isnan(a) | np.isnan(b))
     a, b = a[keep], b[keep]
     d = b - a
@@ -193,7 +195,7 @@ def corrected_alpha(family_size: int, alpha: float = ALPHA) -> float:
     """Bonferroni's level ``alpha / family_size``: the bar of Holm's first step, so that
     a comparison clearing it is significant whatever its rank in the family."""
     if family_size < 1:
-        raise ValueError(f"family_size={family_size!r}; allowed: a count of at least 1")
+        raise GniError(f"family_size={family_size!r}; allowed: a count of at least 1")
     return alpha / family_size
 
 
@@ -282,7 +284,7 @@ def first_crossing(x: Sequence[float], y: Sequence[float], threshold: float) -> 
     keep = np.isfinite(xs) & np.isfinite(ys)
     xs, ys = xs[keep], ys[keep]
     if np.any(np.diff(xs) <= 0):
-        raise ValueError(f"x must increase; got {xs.tolist()}")
+        raise GniError(f"x must increase; got {xs.tolist()}")
     below = np.flatnonzero(ys <= threshold)
     if below.size == 0:
         return math.nan
@@ -315,7 +317,7 @@ def time_to_near_best(
     with a t-test. One row per run, with ``reached`` and ``status`` "ok".
     """
     if not 0 <= fraction < 1:
-        raise ValueError(f"fraction={fraction!r}; allowed: 0 <= fraction < 1")
+        raise GniError(f"fraction={fraction!r}; allowed: 0 <= fraction < 1")
     _require_columns(curves, [*by, pair_by, between, "iter", "wall_s", "val_loss"])
     rows = []
     for key, group in curves.groupby([*by, pair_by], sort=False):
@@ -337,7 +339,7 @@ def time_to_near_best(
 def _require_columns(runs: pd.DataFrame, needed: Sequence[str]) -> None:
     missing = [c for c in needed if c not in runs.columns]
     if missing:
-        raise ValueError(f"runs table lacks column(s) {missing}; it has {list(runs.columns)}")
+        raise GniError(f"runs table lacks column(s) {missing}; it has {list(runs.columns)}")
 
 
 def _arms(group: pd.DataFrame, between: str, baseline: str, pair_by: str, where: dict) -> list[Any]:
@@ -345,11 +347,11 @@ def _arms(group: pd.DataFrame, between: str, baseline: str, pair_by: str, where:
     has at most one run per ``pair_by`` value."""
     arms = list(dict.fromkeys(group[between]))
     if baseline not in arms:
-        raise ValueError(f"no {between}={baseline!r} runs for {where}; arms: {arms}")
+        raise GniError(f"no {between}={baseline!r} runs for {where}; arms: {arms}")
     for arm, runs_of_arm in group.groupby(between, sort=False):
         repeated = runs_of_arm[pair_by][runs_of_arm[pair_by].duplicated()].tolist()
         if repeated:
-            raise ValueError(
+            raise GniError(
                 f"{where} {between}={arm!r}: {pair_by} {repeated} appear(s) in more than "
                 f"one run; pairing needs one run per {pair_by}"
             )
@@ -498,7 +500,7 @@ def race(baseline: Sequence[float], treatment: Sequence[float]) -> Race:
     a = np.asarray(baseline, dtype=float)
     b = np.asarray(treatment, dtype=float)
     if a.shape != b.shape:
-        raise ValueError(f"paired values need equal lengths, got {len(a)} and {len(b)}")
+        raise GniError(f"paired values need equal lengths, got {len(a)} and {len(b)}")
     a_never, b_never = np.isnan(a), np.isnan(b)
     treatment_first = int(np.sum(~b_never & (a_never | (b < a))))  # NaN < x is False
     baseline_first = int(np.sum(~a_never & (b_never | (a < b))))

@@ -146,8 +146,11 @@ def build_model(config: RunConfig, vocab_size: int, device: str = "cpu") -> GPT:
     return GPT(gpt, generator=_generator(config.seed, "init")).to(device)
 
 
-def build_optimizer(config: RunConfig, model: GPT, device: str) -> torch.optim.Optimizer:
-    """AdamW (torch's, or NoisyAdamW when the noise is fused into it) or SGD with momentum."""
+def build_optimizer(
+    config: RunConfig, model: GPT, device: str, schedule: Callable[[int], float]
+) -> torch.optim.Optimizer:
+    """AdamW (torch's, or NoisyAdamW drawing ``schedule``'s noise when the noise is fused
+    into it) or SGD with momentum."""
     c = config
     groups = decay_param_groups(model, c.weight_decay)
     if c.noise_impl == "fused":
@@ -155,7 +158,7 @@ def build_optimizer(config: RunConfig, model: GPT, device: str) -> torch.optim.O
             groups,
             lr=c.learning_rate,
             betas=(c.beta1, c.beta2),
-            schedule=make_schedule(c.noise_schedule, **c.noise_args),
+            schedule=schedule,
             seed=stream_seed(c.seed, "noise"),
             scale=c.noise_scale,
             kind=c.noise_kind,
@@ -167,8 +170,11 @@ def build_optimizer(config: RunConfig, model: GPT, device: str) -> torch.optim.O
     return torch.optim.SGD(groups, lr=c.learning_rate, momentum=c.momentum)
 
 
-def build_noise(config: RunConfig, optimizer: torch.optim.Optimizer) -> GradientNoise | None:
-    """The separate noise transform, or None when the optimizer draws the noise itself.
+def build_noise(
+    config: RunConfig, optimizer: torch.optim.Optimizer, schedule: Callable[[int], float]
+) -> GradientNoise | None:
+    """The separate noise transform of ``schedule``, or None when the optimizer draws the
+    noise itself.
 
     It visits the parameters in the optimizer's order (matrices, then the rest), as
     NoisyAdamW does, so both draw the same noise for the same parameter.
@@ -177,7 +183,7 @@ def build_noise(config: RunConfig, optimizer: torch.optim.Optimizer) -> Gradient
         return None
     return GradientNoise(
         [p for group in optimizer.param_groups for p in group["params"]],
-        make_schedule(config.noise_schedule, **config.noise_args),
+        schedule,
         seed=stream_seed(config.seed, "noise"),
         scale=config.noise_scale,
         kind=config.noise_kind,
@@ -203,11 +209,11 @@ class Run:
         self.data = data
         self.device = device
         self.model = build_model(config, data.vocab_size, device)
-        self.optimizer = build_optimizer(config, self.model, device)
-        self.noise = build_noise(config, self.optimizer)
+        self.sigma = make_schedule(config.noise_schedule, **config.noise_args)  # built once
+        self.optimizer = build_optimizer(config, self.model, device, self.sigma)
+        self.noise = build_noise(config, self.optimizer, self.sigma)
         named = list(self.model.named_parameters())
         self.probe = UpdateProbe(named) if config.diagnostics else None
-        self.sigma = make_schedule(config.noise_schedule, **config.noise_args)
         self.n_params = sum(p.numel() for p in self.model.parameters())
         self.batches = _generator(config.seed, "batches")
         torch.manual_seed(stream_seed(config.seed, "dropout"))  # dropout draws from here
@@ -303,7 +309,7 @@ class Run:
         )
         self.optimizer.step()
         if self.probe is not None:
-            self.probe.after_step(0.0 if self.noise is None else self.noise.last_std)
+            self.probe.after_step(self.noise_std())
         self.optimizer.zero_grad(set_to_none=True)
         self.interval["grad_norm"] += grad_norm
         self.interval["noise_ratio"] += self.noise_ratio(noised_norm)
@@ -315,17 +321,22 @@ class Run:
         self.last_loss = loss_value
         return loss_value
 
+    def noise_std(self) -> torch.Tensor | float:
+        """The per-entry std of the last step's noise (``last_std`` of the noise transform,
+        or of the optimizer when the noise is fused into it)."""
+        return (self.noise if self.noise is not None else self.optimizer).last_std
+
     def noise_ratio(self, noised_norm: float) -> float:
         """||noise|| / ||the gradient it was added to|| at this step.
 
         ||noise|| = std * sqrt(n), exact in expectation (off by about 1 / sqrt(2n) for one
-        draw), so no pass over memory is spent on it; with the relative scale the ratio is
-        sigma_t itself.
+        draw), so no pass over memory is spent on it. With the relative scale the ratio is
+        sigma_t by construction, read from the schedule so that nothing waits for the
+        device (the std is then a tensor on it).
         """
-        sigma = self.sigma(self.iter)
         if self.config.noise_scale == "relative":
-            return sigma
-        return sigma * math.sqrt(self.n_params) / max(noised_norm, 1e-30)
+            return self.sigma(self.iter)
+        return float(self.noise_std()) * math.sqrt(self.n_params) / max(noised_norm, 1e-30)
 
     @torch.no_grad()
     def estimate_loss(self, split: str, on_batch: Callable[[float], None] | None = None) -> float:

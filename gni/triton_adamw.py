@@ -22,6 +22,7 @@ import torch
 import triton
 import triton.language as tl
 
+from gni import GniError
 from gni.noise import has_noise
 
 if TYPE_CHECKING:
@@ -129,9 +130,9 @@ def _step_buckets(
     buckets: dict[tuple[torch.dtype, float], list[torch.Tensor]] = {}
     for p in params:
         if not p.is_contiguous() or p.grad is None or not p.grad.is_contiguous():
-            raise ValueError("the Triton path needs contiguous parameters and gradients")
+            raise GniError("the Triton path needs contiguous parameters and gradients")
         if p.dtype not in _TL_DTYPES:
-            raise ValueError(f"the Triton path supports {list(_TL_DTYPES)}, not {p.dtype}")
+            raise GniError(f"the Triton path supports {list(_TL_DTYPES)}, not {p.dtype}")
         state = optimizer.state[p]
         state["step"] += 1
         buckets.setdefault((p.dtype, state["step"].item()), []).append(p)
@@ -153,7 +154,7 @@ def triton_noisy_adamw(
         else torch.full((1,), std, dtype=torch.float32, device=device)
     )
     if sum(p.numel() for p in params) >= 2**31:
-        raise ValueError("the Triton path supports fewer than 2**31 parameter entries")
+        raise GniError("the Triton path supports fewer than 2**31 parameter entries")
     t = optimizer.noise_t
     key = _philox_key(optimizer.seed, t)
     has_previous = optimizer.kind == "anticorrelated" and t >= 1

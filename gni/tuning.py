@@ -33,6 +33,7 @@ import pandas as pd
 from gni import GniError
 from gni.config import FIELDS, RunConfig, make_config
 from gni.schedules import schedule_arguments
+from gni.validation import check_seeds
 
 NOISE_ARGS = "noise_args."  # prefix of a strength that is a noise-schedule argument
 PROTOCOL_FIELDS = ("learning_rate", "min_lr")  # tuned by the protocol for every arm
@@ -60,17 +61,6 @@ def _numbers(what: str, values: Sequence[float]) -> tuple[float, ...]:
             "(distinct to 6 significant digits, as the labels print them)"
         )
     return tuple(float(v) for v in numbers)
-
-
-def _seeds(what: str, seeds: Sequence[int]) -> tuple[int, ...]:
-    seeds = tuple(seeds)
-    if (
-        not seeds
-        or len(set(seeds)) != len(seeds)
-        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
-    ):
-        raise GniError(f"{what}={seeds!r}; allowed: distinct integers >= 0, at least one")
-    return seeds
 
 
 @dataclass(frozen=True)
@@ -234,8 +224,8 @@ class Protocol:
         if not rates or not all(lr > 0 for lr in rates):
             raise GniError(f"learning_rates={rates}; allowed: numbers > 0, at least one")
         object.__setattr__(self, "learning_rates", rates)
-        object.__setattr__(self, "tuning_seeds", _seeds("tuning_seeds", self.tuning_seeds))
-        object.__setattr__(self, "report_seeds", _seeds("report_seeds", self.report_seeds))
+        object.__setattr__(self, "tuning_seeds", check_seeds("tuning_seeds", self.tuning_seeds))
+        object.__setattr__(self, "report_seeds", check_seeds("report_seeds", self.report_seeds))
         shared = sorted(set(self.tuning_seeds) & set(self.report_seeds))
         if shared:
             raise GniError(

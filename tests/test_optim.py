@@ -399,3 +399,19 @@ def test_triton_anticorrelated_noise_is_the_difference_of_its_independent_draws(
     previous = torch.cat([torch.zeros_like(z[:1]), z[:-1]])  # z_{-1} = 0
     # the first moment m + (g - m) rounds to an ulp or so of values of size 1 .. 5
     torch.testing.assert_close(noise, (z - previous) / math.sqrt(2), rtol=0, atol=2e-6)
+
+
+@pytest.mark.parametrize("scale", ["absolute", "relative"])
+def test_last_std_is_the_std_gradient_noise_reports(scale):
+    """NoisyAdamW and GradientNoise + AdamW take the same steps, so report the same std."""
+    schedule = make_schedule("exponential", sigma0=0.05, gamma=0.5)
+    fused_net, separate_net = _pair()
+    fused = NoisyAdamW(fused_net.parameters(), **HYPER, schedule=schedule, seed=3, scale=scale)
+    noise = GradientNoise(list(separate_net.parameters()), schedule, seed=3, scale=scale)
+    adamw = torch.optim.AdamW(separate_net.parameters(), **HYPER, weight_decay=0.01)
+    assert fused.last_std == noise.last_std == 0.0  # before any step
+    _train(fused_net, fused.step, steps=3)
+    _train(separate_net, lambda: (noise.step(), adamw.step()), steps=3)
+    assert float(fused.last_std) == pytest.approx(float(noise.last_std), rel=1e-5)
+    if scale == "absolute":
+        assert fused.last_std == 0.05 * 0.5**2  # the third step's sigma_t, t = 2

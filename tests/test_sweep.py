@@ -77,7 +77,8 @@ def test_expand_is_the_product_of_axes_and_seeds():
     ("grid", "message"),
     [
         ({"base": {"dataset": "text8"}, "axis": {}}, r"unknown grid key\(s\) \['axis'\]"),
-        ({"base": {"dataset": "text8"}, "seeds": [0, -1]}, "seeds=.* must be a non-empty list"),
+        ({"base": {"dataset": "text8"}, "seeds": [0, -1]}, r"seeds=\[0, -1\]; allowed: distinct"),
+        ({"base": {"dataset": "text8"}, "seeds": [3, 3]}, r"seeds=\[3, 3\]; allowed: distinct"),
         ({"base": {"dataset": "text8"}, "seeds": [0], "n_seeds": 2}, "give one"),
         ({"base": {"dataset": "text8"}, "axes": {"m": [{"dropout": 0.1}]}}, "needs a label"),
         (
