@@ -164,6 +164,24 @@ def glued_values(notebook: Path) -> dict[str, Any]:
     return values
 
 
+def glued_snapshot(notebook: Path) -> dict[str, Any]:
+    """What a notebook glued, in a form to compare across executions: a value glued as
+    text (a number, a string, a list) as its ``text/plain``; a table or markdown as the
+    sha256 of its text; a figure only as ``"figure"`` (its bytes depend on the plotting
+    libraries)."""
+    snapshot: dict[str, Any] = {}
+    for name, data in glued_data(notebook).items():
+        text = data.get("text/html", data.get("text/markdown"))
+        text = "".join(text) if isinstance(text, list) else text
+        if text is None and set(data) == {"text/plain"}:
+            snapshot[name] = "".join(data["text/plain"])
+        elif text is None or "<table" not in text and ("<svg" in text or "<img" in text):
+            snapshot[name] = "figure"
+        else:
+            snapshot[name] = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    return snapshot
+
+
 def execute_chapter(root: Path, name: str, parameters: dict[str, Any]) -> Path:
     """Run ``notebooks/<name>.ipynb`` with papermill into ``book/executed/<name>.ipynb``.
 
