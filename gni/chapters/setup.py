@@ -1,0 +1,169 @@
+"""Chapter 0, "Setup": the tables of the model, the profiles' settings and the data.
+
+Every table is read from the code that trains the runs (:mod:`gni.config`,
+:mod:`gni.model`, :mod:`gni.data`), so it cannot drift from it. Sizes are in
+characters, which are bytes: every dataset is modelled byte by byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from gni.config import PROFILES, RunConfig, profile_config
+from gni.data import DATASETS, Dataset, describe, split_sizes
+from gni.model import count_parameters
+from gni.tables import digest_html, link_html
+from gni.train import build_model
+
+# Settings that Table S2 leaves out: set per run (dataset, profile, seed) or by each
+# chapter (the noise), not by a profile
+SET_ELSEWHERE = frozenset(
+    {"dataset", "profile", "seed", "noise_schedule", "noise_args", "noise_placement", "noise_scale"}
+)
+WHOLE = "whole"  # Table S2's word for a size without a limit (None: all of the text or split)
+
+
+def vocabulary_size(config: RunConfig) -> int:
+    """Distinct bytes in the text the run's profile uses: at the `paper` profile the
+    whole text's (the paper's models see all of it), declared in :data:`gni.data.DATASETS`;
+    otherwise the prepared text's, read from its manifest in the results store."""
+    if config.profile == "paper":
+        return DATASETS[config.dataset].full_vocab_size
+    return describe(config.dataset, config.data_bytes)["vocab_size"]
+
+
+def model_row(config: RunConfig, vocabulary: int) -> dict[str, Any]:
+    """One row of Table S1: the model's shape (context in characters) and its parameter
+    count without the position embeddings (nanoGPT's convention; the token embedding is
+    tied to the output layer and counted once)."""
+    return {
+        "profile": config.profile,
+        "dataset": config.dataset,
+        "layers": config.n_layer,
+        "heads": config.n_head,
+        "width": config.n_embd,
+        "context": config.block_size,
+        "vocabulary": vocabulary,
+        "parameters": count_parameters(build_model(config, vocabulary)),
+    }
+
+
+def model_card(configs: Iterable[RunConfig]) -> pd.DataFrame:
+    """Table S1: :func:`model_row` of each config, with its :func:`vocabulary_size`,
+    indexed by (profile, dataset)."""
+    rows = [model_row(c, vocabulary_size(c)) for c in configs]
+    return pd.DataFrame(rows).set_index(["profile", "dataset"])
+
+
+def same_but_dataset(first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
+    """Whether two runs' settings (:meth:`RunConfig.to_dict`) agree in all but the dataset."""
+    return {**first, "dataset": None} == {**second, "dataset": None}
+
+
+def enwik8_text8_identical(profiles: Sequence[str] = PROFILES) -> bool:
+    """Whether enwik8 and text8 have the same settings in every one of ``profiles``."""
+    for profile in profiles:
+        enwik8, text8 = (profile_config(d, profile).to_dict() for d in ("enwik8", "text8"))
+        if not same_but_dataset(enwik8, text8):
+            return False
+    return True
+
+
+def settings_columns(enwik8_stands_for_text8: bool) -> dict[str, str]:
+    """Each dataset whose settings Table S2 shows -> the label of its columns; enwik8's
+    columns stand for text8 too where asked (when the two have the same settings)."""
+    if enwik8_stands_for_text8:
+        return {"shakespeare_char": "shakespeare_char", "enwik8": "enwik8, text8"}
+    return {"shakespeare_char": "shakespeare_char", "enwik8": "enwik8", "text8": "text8"}
+
+
+def shown_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's settings as Table S2 shows them: without :data:`SET_ELSEWHERE`, and a
+    size without a limit (None) as :data:`WHOLE`."""
+    return {k: WHOLE if v is None else v for k, v in settings.items() if k not in SET_ELSEWHERE}
+
+
+def hyperparameter_table(
+    enwik8_stands_for_text8: bool, profiles: Sequence[str] = PROFILES
+) -> pd.DataFrame:
+    """Table S2: one row per setting, one column per (dataset label, profile) of
+    :func:`settings_columns`, each the :func:`shown_settings` of the profile's config."""
+    columns = {
+        (label, p): shown_settings(profile_config(dataset, p).to_dict())
+        for dataset, label in settings_columns(enwik8_stands_for_text8).items()
+        for p in profiles
+    }
+    table = pd.DataFrame(columns)
+    table.columns = pd.MultiIndex.from_tuples(table.columns, names=["dataset", "profile"])
+    return table
+
+
+def excerpt_bytes(dataset: Dataset) -> int:
+    """The length in bytes of the dataset's published excerpt (its first bytes)."""
+    return next(s.size for s in dataset.sources if s.kind == "excerpt")
+
+
+def provenance_table(datasets: Mapping[str, Dataset] = DATASETS) -> pd.DataFrame:
+    """Table S3: each dataset's canonical download (a link), its size in bytes and its
+    sha256 (shortened, whole on hover); the link and digest columns are HTML."""
+    rows = [
+        {
+            "dataset": name,
+            "download": link_html(d.url),
+            "bytes": d.download.size,
+            "sha256": digest_html(d.download.sha256),
+        }
+        for name, d in datasets.items()
+    ]
+    return pd.DataFrame(rows).set_index("dataset")
+
+
+def text_digest(dataset: Dataset, config: RunConfig) -> str:
+    """The digest of the text the run's profile uses: at the `paper` profile the whole
+    text's published sha256 (md5 where only that is published: text8), declared in
+    :data:`gni.data.DATASETS`; otherwise the prepared text's sha256, read from its
+    manifest in the results store."""
+    if config.profile == "paper":
+        return dataset.full_text.sha256 or dataset.full_text.md5
+    return describe(dataset.name, config.data_bytes)["text_sha256"]
+
+
+def epochs(config: RunConfig, train_chars: int) -> float:
+    """Passes a run makes over its ``train_chars`` training characters: it trains on
+    batch_size x block_size characters at each of its max_iters + 1 steps."""
+    return (config.max_iters + 1) * config.batch_size * config.block_size / train_chars
+
+
+def split_row(dataset: Dataset, config: RunConfig, digest: str) -> dict[str, Any]:
+    """One row of Table S4: the characters of the text the run uses and of each split,
+    the training characters it uses (the first ``train_chars`` of the train split, or
+    all of it), its epochs over them (one decimal) and the text's ``digest`` (HTML)."""
+    used = config.data_bytes or dataset.text_bytes
+    sizes = split_sizes(dataset, used)
+    train = min(sizes["train"], config.train_chars or sizes["train"])
+    return {
+        "dataset": dataset.name,
+        "profile": config.profile,
+        "text used (bytes)": used,
+        "train": train,
+        "val": sizes["val"],
+        "test": sizes["test"] or "none",
+        "epochs": f"{epochs(config, train):.1f}",
+        "digest of the text": digest_html(digest),
+    }
+
+
+def splits_table(
+    profiles: Sequence[str], datasets: Mapping[str, Dataset] = DATASETS
+) -> pd.DataFrame:
+    """Table S4: :func:`split_row` of each dataset at each of ``profiles``, with its
+    :func:`text_digest`, indexed by (dataset, profile)."""
+    rows = []
+    for name, dataset in datasets.items():
+        for profile in profiles:
+            config = profile_config(name, profile)
+            rows.append(split_row(dataset, config, text_digest(dataset, config)))
+    return pd.DataFrame(rows).set_index(["dataset", "profile"])
