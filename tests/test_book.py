@@ -28,8 +28,6 @@ from gni.book import (
 )
 from gni.claims import read_claims
 
-pytestmark = pytest.mark.smoke
-
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER_KEYS = {
     "00_setup": {"model_card", "hyperparameters", "provenance", "splits"},
@@ -217,6 +215,7 @@ def test_each_chapter_executes_after_the_chapters_it_reads():
     assert set(chapter_after(ROOT, "06_claims")) == set(names) - {"06_claims"}  # the audit
 
 
+@pytest.mark.smoke
 def test_chapters_execute_in_parallel_each_after_those_it_comes_after(tmp_path):
     import nbformat
 
@@ -250,6 +249,7 @@ def test_source_notebooks_are_committed_without_outputs():
             assert not cell.get("outputs"), f"{path.name} has outputs"
 
 
+@pytest.mark.smoke
 def test_smoke_book_glues_every_value_and_figure(smoke_book: Path):
     for name, keys in CHAPTER_KEYS.items():
         glued = _glued(smoke_book / "book" / "executed" / f"{name}.ipynb")
@@ -261,6 +261,7 @@ def test_smoke_book_glues_every_value_and_figure(smoke_book: Path):
     assert chapter["n_seeds"]["application/papermill.record/text/plain"] == "2"
 
 
+@pytest.mark.smoke
 def test_smoke_book_audits_the_claims_of_every_chapter(smoke_book: Path):
     executed = smoke_book / "book" / "executed"
     claims = read_claims(executed, [n for n in CHAPTER_KEYS if n != "06_claims"])
@@ -274,16 +275,19 @@ def test_smoke_book_audits_the_claims_of_every_chapter(smoke_book: Path):
     assert audit["summary"].startswith(f"Of {len(claims)} tests of {audit['n_claims']} claims")
 
 
+@pytest.mark.smoke
 def test_a_good_build_clears_an_earlier_failure(smoke_book: Path):
     assert not (smoke_book / "_build" / "failed").exists()
 
 
+@pytest.mark.smoke
 def test_the_data_came_through_the_relative_mirror(smoke_book: Path):
     data = smoke_book.parents[3] / "data"
     for name in ("shakespeare_char", "enwik8", "text8"):  # read from inside notebooks/
         assert (data / name / "prepared").is_dir(), name
 
 
+@pytest.mark.smoke
 def test_a_smoke_build_leaves_the_published_book_alone(smoke_book: Path):
     """Issue 22: the quick look never overwrites book/executed/ or _build/html."""
     root = smoke_book.parents[2]
@@ -294,6 +298,7 @@ def test_a_smoke_build_leaves_the_published_book_alone(smoke_book: Path):
         assert ran["metadata"]["papermill"]["output_path"] == f"book/executed/{name}.ipynb"
 
 
+@pytest.mark.smoke
 def test_executed_chapters_show_figures_and_tables_outside_the_book(smoke_book: Path):
     """As in JupyterLab or after a papermill rerun: nbconvert renders the notebook alone."""
     import nbformat
@@ -311,6 +316,7 @@ def test_executed_chapters_show_figures_and_tables_outside_the_book(smoke_book: 
         assert f'id="T_{table}"' in html, table
 
 
+@pytest.mark.smoke
 def test_a_rebuild_leaves_the_executed_chapters_byte_for_byte(smoke_book: Path):
     """Executed notebooks do not change when nothing changed (no timestamps, fixed ids)."""
     executed = smoke_book / "book" / "executed"
@@ -324,6 +330,7 @@ def test_a_rebuild_leaves_the_executed_chapters_byte_for_byte(smoke_book: Path):
     assert {p.name: p.read_bytes() for p in executed.glob("*.ipynb")} == before
 
 
+@pytest.mark.smoke
 def test_every_launch_link_leads_to_the_books_own_repository(smoke_book: Path):
     """Issue 22: the Binder, repository and issues buttons come from the git remote."""
     from bs4 import BeautifulSoup
@@ -340,6 +347,7 @@ def test_every_launch_link_leads_to_the_books_own_repository(smoke_book: Path):
         assert link.startswith((FORK, BINDER)), link
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize(
     ("remote", "url"),
     [
@@ -356,6 +364,7 @@ def test_the_repository_is_the_git_remote_on_github(remote, url, tmp_path):
     assert repository_url(tmp_path) == url
 
 
+@pytest.mark.smoke
 def test_smoke_book_renders_every_page(smoke_book: Path):
     html = smoke_book / "_build" / "html"
     chapter = (html / "book" / "executed" / "01_reproduce.html").read_text()
@@ -365,6 +374,7 @@ def test_smoke_book_renders_every_page(smoke_book: Path):
     assert "times the clipped" in intro  # a number of chapter 1, pasted
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize(
     ("notebook", "name", "value", "message"),
     [  # one per chapter, through a real kernel; every rule is in test_chapter_parameters
@@ -405,6 +415,7 @@ def _fails_after_the_parameters(notebook, name, value, message, tmp_path):
     assert failed == injected + 1
 
 
+@pytest.mark.smoke
 def test_failing_chapter_stops_the_build_and_keeps_the_old_output(tmp_path, monkeypatch):
     root = _copy_book(tmp_path / "src")
     variant = root / VARIANTS / variant_name({"profile": "smoke", "n_seeds": 1})
@@ -432,6 +443,7 @@ def test_the_published_book_and_its_variants_are_named_by_their_parameters():
     assert own == variant_name(book_parameters("cpu", {"n_seeds": 5, "executor": "dask"}))
 
 
+@pytest.mark.smoke
 def test_chapters_of_different_profiles_are_not_rendered_side_by_side(tmp_path):
     root = _copy_book(tmp_path / "src", executed=True)
     chapter = root / "book" / "executed" / "01_reproduce.ipynb"
@@ -449,6 +461,7 @@ def test_chapters_of_different_profiles_are_not_rendered_side_by_side(tmp_path):
         build_book(root, execute=False)
 
 
+@pytest.mark.smoke
 def test_unknown_book_parameter_is_rejected(tmp_path):
     with pytest.raises(GniError, match=r"parameter\(s\) \['n_seed'\] are declared by no chapter"):
         build_book(_copy_book(tmp_path / "src"), parameters={"n_seed": 2})
@@ -463,6 +476,7 @@ def test_chapter_parameters_are_typed_as_the_chapters_declare():
     assert typed == {"sigma0": 0.001, "learning_rates": "0.001", "n_seeds": 4, "profile": "cpu"}
 
 
+@pytest.mark.smoke
 def test_book_parameter_of_the_wrong_type_is_rejected_before_anything_runs(tmp_path):
     root = _copy_book(tmp_path / "src")
     with pytest.raises(GniError, match=r"parameter n_seeds='three' must be of type int"):
@@ -556,7 +570,7 @@ SMALLEST_TEXT_PX = {1400: 9.0, 390: 7.0}  # figure text as shown, in CSS pixels 
     not (CHROMIUM and CHROMEDRIVER),
     reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
 )
-@pytest.mark.parametrize("which", ["smoke", "published"])
+@pytest.mark.parametrize("which", [pytest.param("smoke", marks=pytest.mark.smoke), "published"])
 def test_every_page_fits_phone_and_desktop_widths_in_headless_chromium(
     which: str, request: pytest.FixtureRequest
 ):

@@ -17,9 +17,8 @@ from gni.results import ResultsStore
 from tests.conftest import files_under, tmpfs
 from tests.conftest import run_gni as gni
 
-pytestmark = pytest.mark.smoke
 
-
+@pytest.mark.smoke
 def test_train_smoke_writes_a_record_then_reuses_it(isolated_store: Path):
     first = gni("train", "--dataset", "shakespeare_char", "--profile", "smoke", "--seed", "1")
     assert first.returncode == 0, first.stderr
@@ -36,6 +35,7 @@ def test_train_smoke_writes_a_record_then_reuses_it(isolated_store: Path):
     assert second.returncode == 0 and second.stdout.startswith(f"reused {record}")
 
 
+@pytest.mark.smoke
 def test_diverged_run_prints_n_a_for_the_losses_it_lacks():
     out = gni(
         "train",
@@ -69,6 +69,7 @@ def test_help_is_plain_text_with_the_defaults(args, defaults):
         assert text.count("gni: gradient noise injection") == 1 and "gni sweep GRID.yaml" in text
 
 
+@pytest.mark.smoke
 def test_sweep_says_what_it_trained_reused_and_failed(tmp_path: Path):
     grid = tmp_path / "grid.yaml"
     grid.write_text(
@@ -104,6 +105,7 @@ def test_data_info_lists_the_datasets():
         assert name in out.stdout
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -182,6 +184,7 @@ def test_bad_input_gives_one_error_line_and_no_files(args, message, isolated_sto
     assert files_under(isolated_store / "checkpoints") == []
 
 
+@pytest.mark.smoke
 def test_corrupt_data_file_is_named_with_its_digests(tmp_path: Path, monkeypatch):
     data = tmp_path / "fresh_data"
     (data / "shakespeare_char").mkdir(parents=True)
@@ -197,6 +200,7 @@ def test_corrupt_data_file_is_named_with_its_digests(tmp_path: Path, monkeypatch
     assert files_under(data) == ["shakespeare_char/input.txt"]  # nothing prepared
 
 
+@pytest.mark.smoke
 def test_gni_train_retrains_an_unreadable_record_and_keeps_it_aside(isolated_store: Path):
     args = ("train", "--dataset", "shakespeare_char", "--profile", "smoke", "--quiet")
     first = gni(*args)
@@ -212,6 +216,7 @@ def test_gni_train_retrains_an_unreadable_record_and_keeps_it_aside(isolated_sto
     assert ResultsStore().has(summary.parent.name)
 
 
+@pytest.mark.smoke
 def test_the_process_that_loses_the_write_race_says_reused():
     """Two processes train the same run at once: one record, one `wrote`."""
     args = [sys.executable, "-m", "gni", "train", "--dataset", "shakespeare_char"]
@@ -295,6 +300,7 @@ def test_bad_sweep_and_book_input_is_one_error_line(args, message, tmp_path, iso
     assert files_under(isolated_store / "results") == []
 
 
+@pytest.mark.smoke
 def test_unreachable_scheduler_fails_at_once_naming_it(tmp_path):
     address = f"tcp://127.0.0.1:{_free_port()}"
     started = time.monotonic()
@@ -305,6 +311,7 @@ def test_unreachable_scheduler_fails_at_once_naming_it(tmp_path):
     assert out.stderr.count("\n") == 1, out.stderr
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("case", ["not a folder", "read-only", "full"])
 @pytest.mark.parametrize("command", ["train", "sweep"])
 def test_unwritable_results_folder_is_one_error_line_naming_it(
@@ -333,6 +340,7 @@ def test_unwritable_results_folder_is_one_error_line_naming_it(
         assert not (tmp_path / "checkpoints").exists()
 
 
+@pytest.mark.smoke
 def test_disk_full_while_writing_the_record_is_one_error_line(monkeypatch, capsys):
     """A disk that fills up during training (simulated: the checks before training pass)."""
     from gni import cli
@@ -395,6 +403,7 @@ def test_hostile_yaml_is_one_error_line_at_once(args, text, message, tmp_path, i
     assert out.stderr.count("\n") == 1, out.stderr
 
 
+@pytest.mark.smoke
 def test_a_grid_that_is_not_utf8_is_one_error_line(tmp_path, isolated_store):
     path = tmp_path / "grid.yaml"
     path.write_bytes(b"base: {dataset: \xff\xfe}\n")
@@ -403,6 +412,7 @@ def test_a_grid_that_is_not_utf8_is_one_error_line(tmp_path, isolated_store):
     assert out.stderr == f"gni: error: grid file {path} is not UTF-8 text (byte 16)\n"
 
 
+@pytest.mark.smoke
 def test_two_identical_trainings_at_once_train_the_run_once(isolated_store: Path):
     """Issue 23: both trained fully, and the second said only "reused"."""
     command = [sys.executable, "-m", "gni", "train", "--dataset", "shakespeare_char"]

@@ -30,8 +30,6 @@ from gni.results import ResultsStore
 from gni.train import train
 from tests.conftest import files_under, run_gni, tmpfs
 
-pytestmark = pytest.mark.smoke
-
 SMOKE_ARGS = ("train", "--dataset", "shakespeare_char", "--profile", "smoke", "--quiet")
 
 
@@ -69,6 +67,7 @@ def _pickled_calls(path: Path) -> list[str]:
     return names
 
 
+@pytest.mark.smoke
 def test_checkpoint_with_a_pickle_payload_is_refused_and_nothing_runs(tmp_path):
     config = _smoke()
     checkpoint = paths.checkpoint_dir() / config.run_id / "resume.pt"
@@ -103,6 +102,7 @@ def _break(checkpoint: Path, how: str) -> None:
         shutil.copyfile(paths.checkpoint_dir() / other.run_id / "resume.pt", checkpoint)
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("how", ["truncated", "zeroed", "another_run"])
 def test_unloadable_checkpoint_is_moved_aside_and_the_run_starts_again(how, tmp_path):
     config = _smoke()
@@ -134,6 +134,7 @@ def own_data(tmp_path, monkeypatch) -> Path:
     return prepare("shakespeare_char")
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("how", ["zeros", "random"])
 def test_corrupted_token_file_is_prepared_again_before_training(how, own_data):
     train_bin = own_data / "train.bin"
@@ -178,6 +179,7 @@ def _cannot_write(folder: Path, reason: str, variable: str) -> str:
     )
 
 
+@pytest.mark.smoke
 def test_unwritable_results_store_fails_before_training(tmp_path):
     store = ResultsStore(_not_a_folder(tmp_path))
     with pytest.raises(GniError) as error:
@@ -197,6 +199,7 @@ def test_unwritable_checkpoint_folder_fails_before_training(tmp_path, monkeypatc
     assert files_under(tmp_path / "results") == []
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("variable", ["GNI_RESULTS_DIR", "GNI_CHECKPOINT_DIR"])
 def test_read_only_output_folder_fails_before_training(variable, tmp_path, monkeypatch):
     folder = tmp_path / "read_only"
@@ -207,6 +210,7 @@ def test_read_only_output_folder_fails_before_training(variable, tmp_path, monke
     assert files_under(tmp_path / "results") == files_under(tmp_path / "checkpoints") == []
 
 
+@pytest.mark.smoke
 def test_checkpoint_folder_without_room_fails_before_training(tmp_path, monkeypatch):
     folder = tmp_path / "small"
     monkeypatch.setenv("GNI_CHECKPOINT_DIR", str(folder))
@@ -223,6 +227,7 @@ def test_checkpoint_folder_without_room_fails_before_training(tmp_path, monkeypa
     assert files_under(tmp_path / "results") == []
 
 
+@pytest.mark.smoke
 def test_full_disk_fails_before_training(tmp_path, monkeypatch):
     usage = shutil.disk_usage(tmp_path)
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=4096))
@@ -238,6 +243,7 @@ def test_full_disk_fails_before_training(tmp_path, monkeypatch):
     assert files_under(tmp_path / "checkpoints") == files_under(tmp_path / "results") == []
 
 
+@pytest.mark.smoke
 def test_model_too_large_for_memory_fails_at_once(tmp_path):
     start = time.perf_counter()
     result = run_gni(*SMOKE_ARGS, "--set", "n_layer=1000000")
@@ -260,6 +266,7 @@ def test_model_too_large_for_memory_fails_at_once(tmp_path):
     assert time.perf_counter() - start < 5
 
 
+@pytest.mark.smoke
 def test_a_disk_that_fills_up_at_a_checkpoint_is_one_error_naming_it(tmp_path, monkeypatch):
     """Issue 23: torch.save's RuntimeError came through as a traceback."""
     from gni import train as gni_train
@@ -279,6 +286,7 @@ def test_a_disk_that_fills_up_at_a_checkpoint_is_one_error_naming_it(tmp_path, m
     assert files_under(resume.parent) == [".lock"]  # no temporary left, the run's lock only
 
 
+@pytest.mark.smoke
 def test_a_disk_that_fills_up_at_the_record_is_one_error_naming_it(tmp_path, monkeypatch):
     """Issue 23: the message named no path."""
     import errno
@@ -298,6 +306,7 @@ def test_a_disk_that_fills_up_at_the_record_is_one_error_naming_it(tmp_path, mon
     assert files_under(tmp_path / "results") == []
 
 
+@pytest.mark.smoke
 def test_a_run_whose_final_weights_failed_to_write_trains_again(tmp_path, monkeypatch):
     """Issue 23 (re-probe): the record was written before model.pt, so a failed model.pt
     left a record without weights that no rerun could mend."""
@@ -320,6 +329,7 @@ def test_a_run_whose_final_weights_failed_to_write_trains_again(tmp_path, monkey
     assert (paths.checkpoint_dir() / _smoke().run_id / "model.pt").is_file()
 
 
+@pytest.mark.smoke
 def test_available_memory_heeds_an_address_space_limit():
     """Issue 23 (re-probe): `ulimit -v` was not seen, and the run died with a traceback."""
     code = (

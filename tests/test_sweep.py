@@ -22,8 +22,6 @@ from gni.results import ResultsStore
 from gni.sweep import run, train_one
 from tests.conftest import files_under, run_gni
 
-pytestmark = pytest.mark.smoke
-
 GRID = {
     "base": {
         "dataset": "shakespeare_char",
@@ -44,6 +42,7 @@ GRID = {
 }
 
 
+@pytest.mark.smoke
 def test_data_not_at_hand_is_one_error_before_any_run(tmp_path, monkeypatch):
     """Issue 22: one message that names the fix, not one failed run per config."""
     monkeypatch.delenv("GNI_DATA_MIRROR")
@@ -103,6 +102,7 @@ def test_bad_grids_are_rejected_with_a_message(grid, message):
         expand(grid)
 
 
+@pytest.mark.smoke
 def test_local_sweep_trains_what_is_missing_then_nothing():
     table = run(GRID, executor="local", progress=False)
     assert len(table) == 4 and set(table["status"]) == {"ok"} and table["trained"].all()
@@ -113,6 +113,7 @@ def test_local_sweep_trains_what_is_missing_then_nothing():
     assert again["final_val_loss"].tolist() == table["final_val_loss"].tolist()
 
 
+@pytest.mark.smoke
 def test_failed_and_diverged_runs_do_not_stop_the_others():
     grid = {
         "base": {"dataset": "shakespeare_char", "profile": "smoke"},
@@ -145,6 +146,7 @@ def _train_or_crash(config, *args):
     return train_one(config, *args)
 
 
+@pytest.mark.smoke
 def test_a_task_that_raises_is_a_failed_run_and_the_others_go_on(monkeypatch):
     """As when a worker process dies: the task raises, not the run."""
     from gni import sweep
@@ -157,6 +159,7 @@ def test_a_task_that_raises_is_a_failed_run_and_the_others_go_on(monkeypatch):
     assert len(ResultsStore().run_ids()) == 1
 
 
+@pytest.mark.smoke
 def test_a_chapters_sweep_raises_once_every_other_run_has_finished(monkeypatch):
     """raise_on_failure: one GniError naming the failed run; the good run is recorded."""
     from gni import sweep
@@ -170,6 +173,7 @@ def test_a_chapters_sweep_raises_once_every_other_run_has_finished(monkeypatch):
     assert set(table["status"]) == {"ok"}  # the retry trains it
 
 
+@pytest.mark.smoke
 def test_probes_are_saved_beside_the_record():
     table = run(GRID | {"n_seeds": 1}, probes=[count_parameters_probe], progress=False)
     for run_id in table["run_id"]:
@@ -187,6 +191,7 @@ def test_probes_are_saved_beside_the_record():
     assert any(ResultsStore().root.joinpath(".corrupt").iterdir())
 
 
+@pytest.mark.smoke
 def test_recorded_runs_are_probed_on_the_pool_and_a_failing_probe_is_reported():
     grid = GRID | {"n_seeds": 1, "axes": {}}
     first = run(grid, progress=False)
@@ -238,6 +243,7 @@ def dask_cluster():
     cluster.close()
 
 
+@pytest.mark.smoke
 def test_dask_sweep_survives_a_killed_worker_and_writes_each_record_once(dask_cluster):
     cluster, client = dask_cluster
     grid = GRID | {"base": {**GRID["base"], "overrides": {"max_iters": 400, "eval_interval": 50}}}
@@ -270,6 +276,7 @@ def test_dask_sweep_survives_a_killed_worker_and_writes_each_record_once(dask_cl
     ].any()
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("executor", ["local", "dask"])
 def test_cli_sweep(executor, tmp_path):
     grid = tmp_path / "grid.yaml"
@@ -280,6 +287,7 @@ def test_cli_sweep(executor, tmp_path):
     assert len(ResultsStore().run_ids()) == 4
 
 
+@pytest.mark.smoke
 def test_cli_sweep_bad_grid_is_one_error_line(tmp_path):
     grid = tmp_path / "grid.yaml"
     grid.write_text("base: {dataset: wiki}\n")
@@ -301,6 +309,7 @@ def malloc_probe(config: RunConfig, record: Path) -> dict:
     return {"MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_")}
 
 
+@pytest.mark.smoke
 def test_dask_workers_we_start_keep_the_default_malloc(monkeypatch):
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)  # as in a fresh process
     table = run(
@@ -388,6 +397,7 @@ def _assert_only_complete_records(fewer_than: int) -> None:
         assert files_under(store.path(run_id)) == ["config.json", "curves.csv", "summary.json"]
 
 
+@pytest.mark.smoke
 @needs_proc
 @pytest.mark.parametrize("group", [True, False], ids=["ctrl-c", "kill-int"])
 def test_sigint_stops_a_local_sweep_and_its_workers_at_once(group, training_sweep, tmp_path):
@@ -407,6 +417,7 @@ def test_sigint_stops_a_local_sweep_and_its_workers_at_once(group, training_swee
     _assert_only_complete_records(fewer_than=len(expand(SLOW_GRID)))
 
 
+@pytest.mark.smoke
 @needs_proc
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_local_workers_die_with_a_killed_sweep(signum, training_sweep):
@@ -417,6 +428,7 @@ def test_local_workers_die_with_a_killed_sweep(signum, training_sweep):
     _assert_only_complete_records(fewer_than=len(expand(SLOW_GRID)))
 
 
+@pytest.mark.smoke
 def test_a_huge_grid_is_refused_at_once_unless_allowed(capsys):
     million = {
         "base": {"dataset": "text8", "profile": "smoke"},
@@ -437,6 +449,7 @@ def test_a_huge_grid_is_refused_at_once_unless_allowed(capsys):
     assert capsys.readouterr().err == "gni: expanding a grid of 1,200 runs ...\n"
 
 
+@pytest.mark.smoke
 def test_bad_threads_per_worker_is_refused_before_any_run():
     with pytest.raises(GniError, match=r"threads_per_worker=-1 must be >= 1"):
         run(GRID, threads_per_worker=-1, progress=False)
@@ -453,6 +466,7 @@ class _RaceStore(ResultsStore):
         return super().write(config, curves, summary)
 
 
+@pytest.mark.smoke
 def test_a_run_that_loses_the_write_race_is_reported_reused(monkeypatch):
     from gni import sweep
 
@@ -470,6 +484,7 @@ UNREADABLE = {
 }
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("name", list(UNREADABLE))
 def test_cli_sweep_retrains_an_unreadable_record_and_keeps_it_aside(name, tmp_path):
     grid = GRID | {"axes": {}}

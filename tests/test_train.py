@@ -24,13 +24,12 @@ from gni.train import (
     train,
 )
 
-pytestmark = pytest.mark.smoke
-
 
 def _smoke(**overrides):
     return make_config("shakespeare_char", "smoke", 0, overrides)
 
 
+@pytest.mark.smoke
 def test_smoke_run_writes_a_complete_record_and_is_reused(capsys):
     config = _smoke()
     result = train(config, progress=False)
@@ -61,6 +60,7 @@ def test_smoke_run_writes_a_complete_record_and_is_reused(capsys):
     assert len(load_curves(profile="smoke")) == 3 and load_runs(dataset="text8").empty
 
 
+@pytest.mark.smoke
 def test_test_split_is_evaluated_where_it_exists():
     result = train(
         make_config("text8", "smoke", 0, {"max_iters": 4, "eval_interval": 2}), progress=False
@@ -89,6 +89,7 @@ def test_learning_rate_is_the_templates_at_every_step(dataset, profile):
     assert ours[0] == 0.0 and ours[c.warmup_iters] == c.learning_rate and ours[-1] == c.min_lr
 
 
+@pytest.mark.smoke
 def test_a_run_takes_max_iters_plus_one_steps_and_records_both_train_losses():
     config = _smoke(dropout=0.2)
     result = train(config, progress=False)
@@ -103,6 +104,7 @@ def test_a_run_takes_max_iters_plus_one_steps_and_records_both_train_losses():
     assert s["git_commit"] is None or len(s["git_commit"].removesuffix("+dirty")) == 40
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("noise", ["none", "independent", "anticorrelated"])
 def test_resumed_run_matches_uninterrupted_run_bit_for_bit(noise, tmp_path):
     overrides = {"dropout": 0.1, "max_iters": 16, "eval_interval": 4}
@@ -125,6 +127,7 @@ def test_resumed_run_matches_uninterrupted_run_bit_for_bit(noise, tmp_path):
         assert resumed.summary[key] == whole.summary[key]
 
 
+@pytest.mark.smoke
 def test_diagnostics_measure_without_changing_training():
     noisy = {"noise_schedule": "constant", "noise_args": {"sigma0": 0.01}}
     plain = train(_smoke(**noisy), progress=False)
@@ -145,6 +148,7 @@ def test_diagnostics_measure_without_changing_training():
     assert later[[f"noise_ratio/{n}" for n in names]].gt(0).all().all()
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("placement", ["post_clip", "pre_clip"])
 def test_clipping_is_recorded_with_what_the_optimizer_receives(placement):
     noisy = {"noise_schedule": "constant", "noise_args": {"sigma0": 0.05}}
@@ -163,6 +167,7 @@ def test_clipping_is_recorded_with_what_the_optimizer_receives(placement):
     )
 
 
+@pytest.mark.smoke
 def test_baseline_and_noisy_runs_share_init_and_batches():
     base = _smoke()
     noisy = dataclasses.replace(base, noise_schedule="constant", noise_args={"sigma0": 0.1})
@@ -177,6 +182,7 @@ def test_baseline_and_noisy_runs_share_init_and_batches():
     assert rb.curves["noise_ratio"].iloc[1] > 0 and rb.curves["sigma"].iloc[0] == 0.1
 
 
+@pytest.mark.smoke
 def test_baseline_and_noisy_runs_draw_identical_batches():
     base = _smoke()
     noisy = dataclasses.replace(base, noise_schedule="constant", noise_args={"sigma0": 0.1})
@@ -189,6 +195,7 @@ def test_baseline_and_noisy_runs_draw_identical_batches():
     assert runs[1].noise.t == 5 and runs[1].noise.last_std == 0.1
 
 
+@pytest.mark.smoke
 def test_relative_noise_is_recorded_as_its_norm_ratio():
     config = _smoke(noise_schedule="constant", noise_args={"sigma0": 0.2}, noise_scale="relative")
     curves = train(config, progress=False).curves
@@ -201,6 +208,7 @@ def test_streams_are_distinct_and_depend_on_the_seed():
     assert len(seeds) == 6
 
 
+@pytest.mark.smoke
 def test_diverging_run_is_recorded_as_diverged_without_raising():
     config = _smoke(learning_rate=1e6, min_lr=0.0, grad_clip=0.0, max_iters=40)
     result = train(config, progress=False)
@@ -210,6 +218,7 @@ def test_diverging_run_is_recorded_as_diverged_without_raising():
     assert ResultsStore().has(config.run_id)
 
 
+@pytest.mark.smoke
 def test_long_cpu_run_warns_at_once_with_its_measured_time(capsys):
     config = _smoke(max_iters=10**9)  # milliseconds a step: hundreds of hours
     assert train(config, stop_at=6, progress=False).status == "stopped"
@@ -234,6 +243,7 @@ def test_long_cpu_run_warns_at_once_with_its_measured_time(capsys):
     ), err
 
 
+@pytest.mark.smoke
 def test_cpu_time_check_warns_once_from_a_bound_or_an_estimate(capsys):
     paper = make_config("shakespeare_char", "paper")  # 5,000 steps, evaluated every 250
     assert evaluations_after(paper, 0) == 20 and evaluations_after(paper, 4999) == 1
@@ -286,6 +296,7 @@ def test_gpu_advice_follows_this_machines_pytorch(available, build, how, monkeyp
     assert gpu_advice("cpu") == f"on a CUDA GPU: {how}"
 
 
+@pytest.mark.smoke
 def test_fused_and_separate_noise_give_the_same_run_on_cpu():
     noisy = {"noise_schedule": "exponential", "noise_args": {"sigma0": 0.02, "gamma": 0.95}}
     separate = train(_smoke(**noisy, noise_impl="separate"), progress=False)
@@ -300,6 +311,7 @@ def test_fused_and_separate_noise_give_the_same_run_on_cpu():
     )
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("other", [{"optimizer": "sgd"}, {"noise_placement": "pre_clip"}])
 def test_fused_noise_is_adamw_after_clipping_only(other):
     from gni import GniError
@@ -329,6 +341,7 @@ def test_memory_estimate_leaves_every_profile_room_on_a_small_gpu():
     assert state + activations < 2**30
 
 
+@pytest.mark.smoke
 def test_unknown_device_is_refused_even_when_the_record_exists():
     config = _smoke()
     assert train(config, progress=False).status == "ok"
@@ -337,6 +350,7 @@ def test_unknown_device_is_refused_even_when_the_record_exists():
     assert train(config, device="cpu", progress=False).reused
 
 
+@pytest.mark.smoke
 def test_label_smoothing_changes_training_only():
     baseline = train(_smoke(), progress=False)
     config = _smoke(label_smoothing=0.1)
