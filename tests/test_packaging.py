@@ -1,8 +1,11 @@
 """The lock, the Binder environment and the package metadata agree."""
 
+import importlib.metadata
 import re
 import tomllib
 from pathlib import Path
+
+from packaging.specifiers import SpecifierSet
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,5 +37,19 @@ def test_every_declared_dependency_is_locked():
     for requirement in declared:
         name = re.sub(r"[-_.]+", "-", re.split(r"[<>=\[ ]", requirement, maxsplit=1)[0]).lower()
         assert name in lock, f"{name} is declared in pyproject.toml but not in requirements.lock"
-    assert lock["torch"] == "2.13.0"
-    assert lock["jupyter-book"].startswith("1.")
+    assert lock["jupyter-book"].startswith("1.")  # 2.x fetches a site template at build
+
+
+def test_the_environment_is_the_locked_one():
+    """Every locked package is installed at a version its pin matches, as pip reads a pin
+    (``==2.13.0`` matches torch's ``2.13.0+cpu``)."""
+    lock = _pins((ROOT / "requirements.lock").read_text())
+    drift = {}
+    for name, version in lock.items():
+        try:
+            installed = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            installed = None
+        if installed is None or not SpecifierSet(f"=={version}").contains(installed):
+            drift[name] = (version, installed)
+    assert not drift, f"locked vs installed: {drift}"
