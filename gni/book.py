@@ -175,7 +175,7 @@ def glued_snapshot(notebook: Path) -> dict[str, Any]:
         text = "".join(text) if isinstance(text, list) else text
         if text is None and set(data) == {"text/plain"}:
             snapshot[name] = "".join(data["text/plain"])
-        elif text is None or "<table" not in text and ("<svg" in text or "<img" in text):
+        elif text is None or ("<table" not in text and ("<svg" in text or "<img" in text)):
             snapshot[name] = "figure"
         else:
             snapshot[name] = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
