@@ -1,1 +1,1 @@
-"""The analysis behind each chapter of the book: one module per chapter."""
+"""The analysis behind each chapter of the book: a module per chapter (chapter 4: two)."""
