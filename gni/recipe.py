@@ -22,7 +22,7 @@ from pathlib import Path
 from gni import __version__
 
 VERSION = 2  # 2: the template's warmup, its max_iters + 1 steps, both train losses
-CODE_SHA256 = "7e34a33745d56c47670cec12712abccf700a0bf3923e06dba8cc9f781a9ebe23"
+CODE_SHA256 = "e34efaa31f25ecbdf30ae9eb4a9aa5066136b98de872f7cb1766473d134c748c"
 PACKAGE = Path(__file__).resolve().parent
 TRAINING_CODE = (
     "data.py",

@@ -57,6 +57,8 @@ SUMMARY_FIELDS: dict[str, tuple[type, ...]] = {
     "wall_seconds": _NUMBER,
     "recipe_version": (int,),
 }
+# Fields added after records were made: checked where present (older records lack them)
+ADDED_SUMMARY_FIELDS: dict[str, tuple[type, ...]] = {"test_loss_at_best_val": _NUMBER}
 CORRUPT = ".corrupt"  # where unreadable records are moved aside (hidden: git-ignored)
 MIN_FREE_BYTES = 1 << 20  # a sweep does not start with less free space than this
 _warned: set[tuple[str, int]] = set()  # (message, mtime) already reported by this process
@@ -126,8 +128,9 @@ def _address_problem(run_id: str, value: Any) -> str | None:
             return f"lacks {', '.join(missing)}"
         wrong = [
             f"{field}={shown(value[field])}"
-            for field, types in SUMMARY_FIELDS.items()
-            if isinstance(value[field], bool) or not isinstance(value[field], types)
+            for field, types in (SUMMARY_FIELDS | ADDED_SUMMARY_FIELDS).items()
+            if field in value
+            and (isinstance(value[field], bool) or not isinstance(value[field], types))
         ]
         if wrong:
             return f"has field(s) of the wrong type: {', '.join(wrong)}"

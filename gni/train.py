@@ -225,6 +225,10 @@ class Run:
         self.tokens = 0
         self.last_loss = math.nan  # the last step's minibatch loss, train mode
         self.started = time.perf_counter()  # wall clock origin (earlier sessions included)
+        # the evaluation with the lowest val estimate so far, with its weights (what early
+        # stopping would keep): {"iter", "val_loss", "model"}; "model" is None when the
+        # run resumed from a checkpoint that predates it
+        self.best: dict[str, Any] | None = None
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -242,6 +246,7 @@ class Run:
             "tokens": self.tokens,
             "last_loss": self.last_loss,
             "probe": None if self.probe is None else self.probe.state_dict(),
+            "best": self.best,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -257,6 +262,7 @@ class Run:
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.iter = state["iter"]
         self.rows = state["rows"]
+        self.best = state.get("best", _best_without_weights(self.rows))
         self.interval = {**_empty_interval(), **state["interval"]}
         self.train_seconds = state["train_seconds"]
         self.tokens = state["tokens"]
@@ -360,6 +366,19 @@ class Run:
         return total / c.eval_iters
 
     @torch.no_grad()
+    def split_loss_at_best(self, split: str) -> float | None:
+        """:meth:`split_loss` with the weights of the best evaluation (:attr:`best`), then
+        the current weights back; None when those weights are not known."""
+        if self.best is None or self.best["model"] is None:
+            return None
+        current = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.model.load_state_dict(self.best["model"])
+        try:
+            return self.split_loss(split)
+        finally:
+            self.model.load_state_dict(current)
+
+    @torch.no_grad()
     def split_loss(self, split: str) -> float:
         """Mean loss over every character of the split (non-overlapping windows)."""
         c = self.config
@@ -393,6 +412,11 @@ class Run:
         }
         if self.probe is not None:
             row.update(self.probe.row(self.optimizer))
+        if math.isfinite(row["val_loss"]) and (
+            self.best is None or row["val_loss"] < self.best["val_loss"]
+        ):
+            weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.best = {"iter": self.iter, "val_loss": row["val_loss"], "model": weights}
         self.rows.append(row)
         self.interval = _empty_interval()
         return row
@@ -621,11 +645,13 @@ def _finish(run: Run, status: str, store: ResultsStore, checkpoint: Path) -> Run
     """Evaluate the whole val and test splits, write the record, keep the final weights."""
     config, data = run.config, run.data
     curves = pd.DataFrame(run.rows)
-    final: dict[str, float | None] = {"val": None, "test": None}
+    final: dict[str, float | None] = {"val": None, "test": None, "test_at_best": None}
     if status == "ok":
         for split in ("val", "test"):
             if split in data.splits:
                 final[split] = run.split_loss(split)
+        if "test" in data.splits:
+            final["test_at_best"] = run.split_loss_at_best("test")
     summary = {
         "run_id": config.run_id,
         "status": status,
@@ -642,6 +668,16 @@ def _finish(run: Run, status: str, store: ResultsStore, checkpoint: Path) -> Run
     if not kept:  # another process wrote this run first: use its record
         return _stored(store, config.run_id, because="lost race")
     return RunResult(config.run_id, path, summary, curves, reused=False)
+
+
+def _best_without_weights(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The best evaluation of ``rows`` (a checkpoint made before runs kept their best
+    weights): its step and val estimate, weights unknown."""
+    finite = [r for r in rows if math.isfinite(r["val_loss"])]
+    if not finite:
+        return None
+    row = min(finite, key=lambda r: r["val_loss"])  # the first of equal minima
+    return {"iter": row["iter"], "val_loss": row["val_loss"], "model": None}
 
 
 def _stored(store: ResultsStore, run_id: str, because: str | None = None) -> RunResult:
@@ -663,6 +699,8 @@ def _losses(
         "final_val_bpc": None if final["val"] is None else final["val"] / LN2,
         "final_test_loss": final["test"],
         "final_test_bpc": None if final["test"] is None else final["test"] / LN2,
+        # whole test split, weights of the best val evaluation: early stopping's report
+        "test_loss_at_best_val": final["test_at_best"],
     }
 
 

@@ -121,6 +121,10 @@ UNREADABLE = {
         "summary.json",
         json.dumps(_summary(make_config("text8", "smoke", 0).run_id, best_val_loss="abc")),
     ),
+    "an added field of the wrong type": (
+        "summary.json",
+        json.dumps(_summary(make_config("text8", "smoke", 0).run_id, test_loss_at_best_val="2.1")),
+    ),
     "curves cut at a row": ("curves.csv", "iter,train_loss,val_loss\n0,3.0,3.0\n10,2.0"),
     "curves without their losses": ("curves.csv", "iter\n0\n10\n"),
     "another run's summary": (

@@ -392,3 +392,40 @@ def test_label_smoothing_changes_training_only():
             count += y.numel()
     assert s["final_val_loss"] == pytest.approx(plain / count, rel=1e-6)
     assert s["final_val_loss"] != pytest.approx(with_smoothing / count, rel=1e-3)
+
+
+@pytest.mark.smoke
+def test_early_stopping_reports_the_test_loss_of_the_best_evaluations_weights():
+    config = make_config("enwik8", "smoke", 0, {"max_iters": 12, "eval_interval": 4})
+    data = TokenData(config.dataset, config.data_bytes, config.train_chars)
+    run = Run(config, data, "cpu")
+    weights = {}  # the model's weights at each evaluation
+    for _ in range(3):
+        run.evaluate(0.0)
+        weights[run.iter] = {k: v.clone() for k, v in run.model.state_dict().items()}
+        for _ in range(4):
+            run.train_step()
+    val = {r["iter"]: r["val_loss"] for r in run.rows}
+    best = min(val, key=val.get)
+    assert run.best["iter"] == best and run.best["val_loss"] == val[best]
+    assert all(torch.equal(run.best["model"][k], weights[best][k]) for k in weights[best])
+    final = run.split_loss("test")
+    at_best = run.split_loss_at_best("test")
+    assert run.split_loss("test") == final  # the current weights are back
+    fresh = Run(config, data, "cpu")
+    fresh.model.load_state_dict(weights[best])
+    assert at_best == fresh.split_loss("test")
+    # a checkpoint from before runs kept their best weights: the step, without weights
+    state = run.state_dict()
+    del state["best"]
+    resumed = Run(config, data, "cpu")
+    resumed.load_state_dict(state)
+    assert resumed.best["iter"] == best and resumed.best["model"] is None
+    assert resumed.split_loss_at_best("test") is None
+
+
+@pytest.mark.smoke
+def test_the_record_holds_the_test_loss_at_the_best_evaluation_where_there_is_a_test_split():
+    text8 = train(make_config("text8", "smoke", 0, {"max_iters": 4, "eval_interval": 2}))
+    assert math.isfinite(text8.summary["test_loss_at_best_val"])
+    assert train(_smoke(), progress=False).summary["test_loss_at_best_val"] is None
