@@ -1,0 +1,1 @@
+"""The analysis behind each chapter of the book: one module per chapter."""
