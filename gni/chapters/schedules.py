@@ -200,7 +200,7 @@ def forest_figure(
     return plots.responsive(plots.forest_panels, effects, "arm", PANELS, order=order)
 
 
-def test_labels(
+def claim_labels(
     comparisons: pd.DataFrame,
     measures: Mapping[str, str] | None = MEASURES,
     where: str | None = "fresh seeds",
