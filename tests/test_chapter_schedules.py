@@ -618,6 +618,18 @@ def test_lowered_spec_lowers_the_baselines_learning_rate():
         schedules.lowered_spec(grid, screen, 0.02, 0.5)
 
 
+def test_lowered_facts_compare_the_control_with_the_noise():
+    lowered = runs({BASELINE: [2.0, 2.2], LOWERED: [1.9, 2.2], "s": [2.0, 2.0]})
+    facts = schedules.lowered_facts(lowered, schedules.effects_of(lowered), "s")
+    # control - baseline: -0.1, 0; noise - baseline: 0, -0.2; noise - control: +0.1, -0.2
+    assert {k: v.split(" [")[0] for k, v in facts.items()} == {
+        "lowered_diff": "-0.050",
+        "lowered_noise_diff": "-0.100",
+        "noise_vs_lowered": "-0.050",
+        "noise_vs_lowered_best": "-0.050",
+    }
+
+
 # ---------------------------------------------------------------- confirmation
 
 NOISE = {"noise_scale": "absolute", "noise_kind": "independent", "noise_placement": "post_clip"}

@@ -705,6 +705,19 @@ def lowered_spec(
     }
 
 
+def lowered_facts(lowered: pd.DataFrame, effects: pd.DataFrame, noise: str) -> dict[str, str]:
+    """The control against the noise of the same step factor, for prose: in final
+    validation loss, each minus the baseline (``effects``, :func:`effects_of` of
+    ``lowered``), and the ``noise`` minus the control, in final and in best validation
+    loss."""
+    return {
+        "lowered_diff": report.interval(difference(effects, LOWERED)),
+        "lowered_noise_diff": report.interval(difference(effects, noise)),
+        "noise_vs_lowered": report.interval(versus(lowered, LOWERED, noise)),
+        "noise_vs_lowered_best": report.interval(versus(lowered, LOWERED, noise, "best_val_loss")),
+    }
+
+
 # ---------------------------------------------------------------- confirmation
 
 
