@@ -260,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.set_defaults(func=_cmd_sweep)
 
     bk = _command(commands, "book", "execute every chapter with papermill, build the book")
-    bk.add_argument("--profile", default="cpu", help="smoke | cpu | paper, for every chapter")
+    bk.add_argument("--profile", default="cpu", help=f"{' | '.join(PROFILES)}, for every chapter")
     bk.add_argument(
         "-p",
         action="append",

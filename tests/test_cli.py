@@ -281,7 +281,7 @@ BAD_INPUT = {
     "a parameter given twice": (["book", "-p", "n_seeds=3", "-p", "n_seeds=4"], "-p n_seeds is"),
     "a profile that is a path": (
         ["book", "--profile", "../../elsewhere", "--no-execute"],
-        "profile '../../elsewhere'; allowed: one of smoke, cpu, paper",
+        "profile '../../elsewhere'; allowed: one of smoke, cpu, cpu-long, paper",
     ),
     "missing parameters file": (
         ["book", "--parameters", "nowhere.yaml"],

@@ -119,7 +119,7 @@ def test_bad_values_name_the_field_and_what_is_allowed(overrides, message):
 def test_unknown_dataset_and_profile():
     with pytest.raises(GniError, match="unknown dataset 'wiki'; choose one of shakespeare_char"):
         profile_config("wiki", "cpu")
-    with pytest.raises(GniError, match="unknown profile 'gpu'; choose one of smoke, cpu, paper"):
+    with pytest.raises(GniError, match="unknown profile 'gpu'; choose one of smoke, cpu, cpu-long"):
         profile_config("text8", "gpu")
 
 
