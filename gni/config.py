@@ -21,8 +21,8 @@ from typing import Any
 
 from gni import GniError, recipe
 from gni.data import DATASETS
-from gni.noise import KINDS as NOISE_KINDS
-from gni.noise import SCALES as NOISE_SCALES
+from gni.noise_options import KINDS as NOISE_KINDS
+from gni.noise_options import SCALES as NOISE_SCALES
 from gni.schedules import SCHEDULES, make_schedule
 
 PROFILES = ("smoke", "cpu", "cpu-long", "paper")

@@ -45,21 +45,18 @@ from typing import Any
 import torch
 
 from gni import GniError
+from gni.noise_options import KINDS, SCALES, check_kind, check_scale
 
-SCALES = ("absolute", "relative")
-KINDS = ("independent", "anticorrelated")
-
-
-def check_scale(scale: str) -> None:
-    """Raise :class:`gni.GniError` (a ValueError) unless ``scale`` is one of ``SCALES``."""
-    if scale not in SCALES:
-        raise GniError(f"scale={scale!r}; allowed: {', '.join(SCALES)}")
-
-
-def check_kind(kind: str) -> None:
-    """Raise :class:`gni.GniError` (a ValueError) unless ``kind`` is one of ``KINDS``."""
-    if kind not in KINDS:
-        raise GniError(f"kind={kind!r}; allowed: {', '.join(KINDS)}")
+__all__ = [
+    "KINDS",
+    "SCALES",
+    "FlatNoise",
+    "GradientNoise",
+    "check_kind",
+    "check_scale",
+    "has_noise",
+    "noise_std",
+]
 
 
 def noise_std(sigma: float, scale: str, grads: Sequence[torch.Tensor]) -> torch.Tensor | float:

@@ -22,12 +22,13 @@ from pathlib import Path
 from gni import __version__
 
 VERSION = 2  # 2: the template's warmup, its max_iters + 1 steps, both train losses
-CODE_SHA256 = "e34efaa31f25ecbdf30ae9eb4a9aa5066136b98de872f7cb1766473d134c748c"
+CODE_SHA256 = "05ea46d9845d6fb671f2f03d9fca6e790557687628d5119944842a69871abd3f"
 PACKAGE = Path(__file__).resolve().parent
 TRAINING_CODE = (
     "data.py",
     "model.py",
     "noise.py",
+    "noise_options.py",
     "optim.py",
     "resources.py",
     "schedules.py",
