@@ -22,9 +22,8 @@ runs and scores them on the same validation and test text.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -63,7 +62,7 @@ class KneserNey:
     order: int
     vocab_size: int
     discounts: tuple[float, ...]
-    _levels: tuple[_Level, ...]
+    _levels: tuple[_Level, ...] = field(repr=False)
 
     @classmethod
     def fit(
@@ -71,18 +70,15 @@ class KneserNey:
         tokens: Sequence[int] | np.ndarray,
         order: int,
         vocab_size: int,
-        discount: float | Sequence[float] | None = None,
+        discount: float | None = None,
     ) -> KneserNey:
         """Count the n-grams of ``tokens`` (at least ``order`` ids below ``vocab_size``),
         1 <= order <= 8.
 
-        ``discount``: None gives each order k Chen & Goodman's estimate
-        D_k = n1 / (n1 + 2 n2), from the numbers of its k-grams with count 1 and 2 (raw
-        counts at the highest order, continuation counts below), or 0.5 where n1 or n2 is
-        0. A number in (0, 1) is used at every order. A sequence gives D_1..D_n, each in
-        (0, 1), except that D_1 may be 0: nltk's convention, where the lowest order is the
-        undiscounted continuation unigram and a character never seen after another has
-        probability 0.
+        ``discount``: a number in (0, 1), used at every order, or None: each order k gets
+        Chen & Goodman's estimate D_k = n1 / (n1 + 2 n2), from the numbers of its k-grams
+        with count 1 and 2 (raw counts at the highest order, continuation counts below),
+        or 0.5 where n1 or n2 is 0 (a tiny text).
         """
         if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1:
             raise GniError(f"vocab_size={vocab_size!r} is out of range; allowed: an integer >= 1")
@@ -93,7 +89,7 @@ class KneserNey:
             raise GniError(
                 f"tokens: {len(x)} characters; an order-{order} model needs at least {order}"
             )
-        fixed = _check_discount(discount, order)
+        _check_discount(discount)
         levels = []
         prefix_ids = np.zeros(len(x), dtype=np.int64)  # rank of the (k-1)-gram at each start
         n_contexts = 1  # distinct (k-1)-grams: one empty context at order 1
@@ -112,8 +108,10 @@ class KneserNey:
             previous, prefix_ids, n_contexts = (codes, ids, n_contexts), ids, len(codes)
         codes, ids, contexts = previous
         levels.append(_level(codes, np.bincount(ids, minlength=len(codes)), contexts, vocab_size))
-        discounts = fixed or [_estimate(level.counts) for level in levels]
-        return cls(order, vocab_size, tuple(discounts), tuple(levels))
+        discounts = tuple(
+            _estimate(level.counts) if discount is None else float(discount) for level in levels
+        )
+        return cls(order, vocab_size, discounts, tuple(levels))
 
     def probabilities(self, context: Sequence[int] | np.ndarray) -> np.ndarray:
         """The distribution of the next character after ``context`` (vocab_size float64s).
@@ -140,14 +138,12 @@ class KneserNey:
         nats per character.
 
         The first n - 1 characters are predicted from the shorter contexts they have (the
-        first from none), as :meth:`probabilities` does. Inf where a character has
-        probability 0 (only possible with D_1 = 0).
+        first from none), as :meth:`probabilities` does.
         """
         y = _check_tokens(tokens, self.vocab_size, "tokens")
         if len(y) == 0:
             raise GniError("tokens: empty; the cross-entropy needs at least one character")
-        with np.errstate(divide="ignore"):
-            return float(-np.mean(np.log(self._position_probabilities(y))))
+        return float(-np.mean(np.log(self._position_probabilities(y))))
 
     def _rank(self, gram: np.ndarray) -> int:
         """The rank of ``gram`` among the distinct len(gram)-grams of the text; -1 if unseen."""
@@ -195,30 +191,15 @@ def _check_tokens(tokens: Sequence[int] | np.ndarray, vocab_size: int, name: str
     return x
 
 
-def _check_discount(discount: float | Sequence[float] | None, order: int) -> list[float] | None:
-    """D_1..D_n as ``discount`` fixes them, or None (to be estimated)."""
-    if discount is None:
-        return None
-    values = [discount] * order if _is_number(discount) else discount
-    valid = (
-        isinstance(values, Sequence)
-        and len(values) == order
-        and all(_is_number(v) for v in values)
-        and all(
-            0 < v < 1 or (k == 0 and v == 0 and not _is_number(discount))
-            for k, v in enumerate(values)
-        )
-    )
-    if not valid:
+def _check_discount(discount: float | None) -> None:
+    """Raise GniError unless ``discount`` is None or a number in (0, 1)."""
+    if discount is not None and not (
+        isinstance(discount, int | float) and not isinstance(discount, bool) and 0 < discount < 1
+    ):
         raise GniError(
-            f"discount={discount!r} is out of range; allowed: a number in (0, 1), a sequence "
-            f"of {order} such numbers (D_1..D_{order}; D_1 may be 0), or None (estimated)"
+            f"discount={discount!r} is out of range; allowed: a number in (0, 1), or None "
+            "(estimated per order)"
         )
-    return [float(v) for v in values]
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _level(codes: np.ndarray, counts: np.ndarray, n_contexts: int, vocab_size: int) -> _Level:
