@@ -8,7 +8,7 @@ nats per character. numpy's sort and search run on one core. Issue 26 asks for u
 minute at order 6.
 
     .venv/bin/python benchmarks/ngram_speed.py [--dataset shakespeare_char]
-        [--profile paper] [--orders 6]
+        [--profile paper] [--orders 6] [--modified]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--dataset", default="shakespeare_char")
     parser.add_argument("--profile", default="paper")
     parser.add_argument("--orders", type=int, nargs="+", default=[6])
+    parser.add_argument("--modified", action="store_true", help="modified Kneser-Ney")
     args = parser.parse_args()
 
     config = profile_config(args.dataset, args.profile)
@@ -37,7 +38,7 @@ def main() -> None:
     )
     for order in args.orders:
         t0 = time.perf_counter()
-        model = KneserNey.fit(train, order, data.vocab_size)
+        model = KneserNey.fit(train, order, data.vocab_size, modified=args.modified)
         t1 = time.perf_counter()
         nats = model.cross_entropy(val)
         t2 = time.perf_counter()

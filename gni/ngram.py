@@ -11,6 +11,9 @@ distribution, so every character of the vocabulary has a probability above zero.
 highest order counts the n-grams of the text (c_n = raw counts); each lower order counts
 the distinct characters seen before its k-gram (c_k(h w) = N1+(. h w), the continuation
 counts). A context with c_k(h) = 0 (never seen) passes all its mass down: p_k = p_{k-1}.
+Modified Kneser-Ney (Chen & Goodman, eq. 19) takes three discounts per order instead,
+for the k-grams seen once, twice, and three times or more; D_k N_k(h) becomes the sum of
+the discounts of the k-grams after h.
 
 Counts are kept in sorted numpy arrays: a k-gram's code is the rank of its first k - 1
 characters among the distinct (k - 1)-grams times vocab_size plus its last character,
@@ -41,27 +44,30 @@ class _Level:
     """The counts of one order k.
 
     ``codes`` are the distinct k-grams of the training text (sorted codes, see the module
-    docstring); ``counts`` their c_k (float64; a lower order's k-gram seen only at the
-    start of the text has 0). ``totals`` and ``types`` are c_k(h) and N_k(h), indexed by
-    the rank of the context h among the distinct (k - 1)-grams.
+    docstring); ``kept`` their c_k less its discount (0 for a lower order's k-gram seen
+    only at the start of the text, whose c_k is 0). ``totals`` and ``backoff`` are c_k(h)
+    and the sum of the discounts of the k-grams after h, indexed by the rank of the
+    context h among the distinct (k - 1)-grams.
     """
 
     codes: np.ndarray
-    counts: np.ndarray
+    kept: np.ndarray
     totals: np.ndarray
-    types: np.ndarray
+    backoff: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
 class KneserNey:
     """An interpolated Kneser-Ney character model of ``order`` n; build it with :meth:`fit`.
 
-    ``discounts`` are D_1..D_n (lowest order first). Tokens are ids 0..vocab_size - 1.
+    ``discounts`` has one triple per order, lowest first: the discounts of the k-grams
+    seen once, twice, and three times or more (all three equal unless ``modified``).
+    Tokens are ids 0..vocab_size - 1.
     """
 
     order: int
     vocab_size: int
-    discounts: tuple[float, ...]
+    discounts: tuple[tuple[float, float, float], ...]
     _levels: tuple[_Level, ...] = field(repr=False)
 
     @classmethod
@@ -71,6 +77,7 @@ class KneserNey:
         order: int,
         vocab_size: int,
         discount: float | None = None,
+        modified: bool = False,
     ) -> KneserNey:
         """Count the n-grams of ``tokens`` (at least ``order`` ids below ``vocab_size``),
         1 <= order <= 8.
@@ -78,7 +85,11 @@ class KneserNey:
         ``discount``: a number in (0, 1), used at every order, or None: each order k gets
         Chen & Goodman's estimate D_k = n1 / (n1 + 2 n2), from the numbers of its k-grams
         with count 1 and 2 (raw counts at the highest order, continuation counts below),
-        or 0.5 where n1 or n2 is 0 (a tiny text).
+        or 0.5 where n1 or n2 is 0 (a tiny text). ``modified``: modified Kneser-Ney, with
+        Chen & Goodman's three estimates per order, D(1) = 1 - 2 D n2 / n1,
+        D(2) = 2 - 3 D n3 / n2, D(3+) = 3 - 4 D n4 / n3 (D as above; the one estimate D
+        for all three where n1..n4 are not all above 0 or D(c) is not in (0, c)); it
+        takes discount=None.
         """
         if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1:
             raise GniError(f"vocab_size={vocab_size!r} is out of range; allowed: an integer >= 1")
@@ -89,29 +100,30 @@ class KneserNey:
             raise GniError(
                 f"tokens: {len(x)} characters; an order-{order} model needs at least {order}"
             )
-        _check_discount(discount)
-        levels = []
+        _check_discount(discount, modified)
+        counted = []  # (distinct k-gram codes, their c_k, the number of (k-1)-grams), k = 1..n
         prefix_ids = np.zeros(len(x), dtype=np.int64)  # rank of the (k-1)-gram at each start
         n_contexts = 1  # distinct (k-1)-grams: one empty context at order 1
         previous: tuple[np.ndarray, np.ndarray, int] | None = None  # order k - 1's grams
         for k in range(1, order + 1):
-            n_grams = max(len(x) - k + 1, 0)
-            codes, first, ids = np.unique(
-                prefix_ids[:n_grams] * vocab_size + x[k - 1 :],
+            codes, first, ids = np.unique(  # the k-grams starting at 0..len(x) - k
+                prefix_ids[: len(x) - k + 1] * vocab_size + x[k - 1 :],
                 return_index=True,
                 return_inverse=True,
             )
             if previous is not None:  # order k - 1 counts the distinct k-grams ending in each
                 lower_codes, lower_ids, lower_contexts = previous
                 continuations = np.bincount(lower_ids[first + 1], minlength=len(lower_codes))
-                levels.append(_level(lower_codes, continuations, lower_contexts, vocab_size))
+                counted.append((lower_codes, continuations, lower_contexts))
             previous, prefix_ids, n_contexts = (codes, ids, n_contexts), ids, len(codes)
         codes, ids, contexts = previous
-        levels.append(_level(codes, np.bincount(ids, minlength=len(codes)), contexts, vocab_size))
+        counted.append((codes, np.bincount(ids, minlength=len(codes)), contexts))
         discounts = tuple(
-            _estimate(level.counts) if discount is None else float(discount) for level in levels
+            _estimate(counts, modified) if discount is None else (float(discount),) * 3
+            for _, counts, _ in counted
         )
-        return cls(order, vocab_size, discounts, tuple(levels))
+        levels = tuple(_level(*c, vocab_size, d) for c, d in zip(counted, discounts, strict=True))
+        return cls(order, vocab_size, discounts, levels)
 
     def probabilities(self, context: Sequence[int] | np.ndarray) -> np.ndarray:
         """The distribution of the next character after ``context`` (vocab_size float64s).
@@ -123,14 +135,12 @@ class KneserNey:
         h = x[max(len(x) - (self.order - 1), 0) :]
         p = np.full(self.vocab_size, 1.0 / self.vocab_size)
         for k in range(1, len(h) + 2):
-            rank = self._rank(h[len(h) - k + 1 :])
-            level, d = self._levels[k - 1], self.discounts[k - 1]
+            rank, level = self._rank(h[len(h) - k + 1 :]), self._levels[k - 1]
             if rank < 0 or level.totals[rank] == 0:
                 continue  # an unseen context passes its mass down
             found, j = _find(level, rank * self.vocab_size + np.arange(self.vocab_size))
-            counts = np.where(found, level.counts[j], 0.0)
-            total = level.totals[rank]
-            p = np.maximum(counts - d, 0) / total + d * level.types[rank] / total * p
+            kept = np.where(found, level.kept[j], 0.0)
+            p = (kept + level.backoff[rank] * p) / level.totals[rank]
         return p
 
     def cross_entropy(self, tokens: Sequence[int] | np.ndarray) -> float:
@@ -159,17 +169,15 @@ class KneserNey:
         """p(y_i | the up to n - 1 characters before it), for every position i at once."""
         p = np.full(len(y), 1.0 / self.vocab_size)
         context = np.zeros(len(y), dtype=np.int64)  # rank of each position's context; -1: none
-        for level, d in zip(self._levels, self.discounts, strict=True):
+        for level in self._levels:
             seen = context >= 0
             rank = np.where(seen, context, 0)
             found, j = _find(level, rank * self.vocab_size + y)
             found &= seen
             total = np.where(seen, level.totals[rank], 0.0)
             use = total > 0  # a seen context: interpolate; otherwise p stays p_{k-1}
-            safe = np.where(use, total, 1.0)
-            count = np.where(found, level.counts[j], 0.0)
-            mixed = np.maximum(count - d, 0) / safe + d * level.types[rank] / safe * p
-            p = np.where(use, mixed, p)
+            kept = np.where(found, level.kept[j], 0.0)
+            p = np.where(use, (kept + level.backoff[rank] * p) / np.where(use, total, 1.0), p)
             context = np.concatenate(([-1], np.where(found, j, -1)[:-1]))  # the k-gram before
         return p
 
@@ -191,25 +199,39 @@ def _check_tokens(tokens: Sequence[int] | np.ndarray, vocab_size: int, name: str
     return x
 
 
-def _check_discount(discount: float | None) -> None:
-    """Raise GniError unless ``discount`` is None or a number in (0, 1)."""
-    if discount is not None and not (
-        isinstance(discount, int | float) and not isinstance(discount, bool) and 0 < discount < 1
-    ):
+def _check_discount(discount: float | None, modified: bool) -> None:
+    """Raise GniError unless ``discount`` is None or a number in (0, 1), and None when
+    ``modified``."""
+    if not isinstance(modified, bool):
+        raise GniError(f"modified={modified!r} is not valid; allowed: True or False")
+    if discount is None:
+        return
+    if isinstance(discount, bool) or not isinstance(discount, int | float) or not 0 < discount < 1:
         raise GniError(
             f"discount={discount!r} is out of range; allowed: a number in (0, 1), or None "
             "(estimated per order)"
         )
+    if modified:
+        raise GniError(
+            f"discount={discount!r} with modified=True; allowed: discount=None (modified "
+            "Kneser-Ney estimates three discounts per order)"
+        )
 
 
-def _level(codes: np.ndarray, counts: np.ndarray, n_contexts: int, vocab_size: int) -> _Level:
-    """An order's arrays from its distinct k-gram codes, their counts and the number of
-    distinct (k - 1)-grams (its possible contexts)."""
-    counts = counts.astype(np.float64)
+def _level(
+    codes: np.ndarray,
+    counts: np.ndarray,
+    n_contexts: int,
+    vocab_size: int,
+    discounts: tuple[float, float, float],
+) -> _Level:
+    """An order's arrays from its distinct k-gram codes, their counts, the number of
+    distinct (k - 1)-grams (its possible contexts) and its discounts."""
+    discount = np.array((0.0, *discounts))[np.minimum(counts, 3)]  # 0 for a count of 0
     contexts = codes // vocab_size
     totals = np.bincount(contexts, weights=counts, minlength=n_contexts)
-    types = np.bincount(contexts, weights=counts > 0, minlength=n_contexts)
-    return _Level(codes, counts, totals, types)
+    backoff = np.bincount(contexts, weights=discount, minlength=n_contexts)
+    return _Level(codes, counts - discount, totals, backoff)
 
 
 def _find(level: _Level, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -218,10 +240,15 @@ def _find(level: _Level, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return level.codes[j] == codes, j
 
 
-def _estimate(counts: np.ndarray) -> float:
-    """Chen & Goodman's D = n1 / (n1 + 2 n2); 0.5 where n1 or n2 is 0."""
-    n1, n2 = int(np.sum(counts == 1)), int(np.sum(counts == 2))
-    return n1 / (n1 + 2 * n2) if n1 and n2 else _FALLBACK_DISCOUNT
+def _estimate(counts: np.ndarray, modified: bool) -> tuple[float, float, float]:
+    """Chen & Goodman's discounts from the counts of counts (see :meth:`KneserNey.fit`)."""
+    n = np.array([np.sum(counts == c) for c in (1, 2, 3, 4)])  # n[c - 1]: k-grams of count c
+    d = n[0] / (n[0] + 2 * n[1]) if n[0] and n[1] else _FALLBACK_DISCOUNT
+    if modified and n.all():
+        three = tuple(float(c - (c + 1) * d * n[c] / n[c - 1]) for c in (1, 2, 3))
+        if all(0 < three[c - 1] < c for c in (1, 2, 3)):
+            return three
+    return (float(d),) * 3
 
 
 def yardstick(
@@ -229,13 +256,15 @@ def yardstick(
     profile: str,
     orders: Iterable[int] = range(1, MAX_ORDER + 1),
     discount: float | None = None,
+    modified: bool = False,
 ) -> pd.DataFrame:
     """Kneser-Ney n-grams fit on a profile's training characters, scored like its models.
 
     The text is :class:`gni.data.TokenData` with the profile's ``data_bytes`` and
     ``train_chars``: the same training characters, validation and test text and
     vocabulary as the runs. Returns one row per order and split (val, and test where
-    the dataset has one): columns order, split, nats_per_char.
+    the dataset has one): columns order, split, nats_per_char. ``discount`` and
+    ``modified`` are :meth:`KneserNey.fit`'s.
     """
     from gni.config import profile_config
     from gni.data import TokenData
@@ -244,7 +273,7 @@ def yardstick(
     data = TokenData(config.dataset, config.data_bytes, config.train_chars)
     rows = []
     for order in orders:
-        model = KneserNey.fit(data.splits["train"], order, data.vocab_size, discount)
+        model = KneserNey.fit(data.splits["train"], order, data.vocab_size, discount, modified)
         for split in ("val", "test"):
             if split in data.splits:
                 rows.append((order, split, model.cross_entropy(data.splits[split])))

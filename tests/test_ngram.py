@@ -13,8 +13,8 @@ from gni import GniError
 from gni.ngram import MAX_ORDER, KneserNey, yardstick
 
 TEXT = "the cat sat on the mat; the dog sat on the log. a cat and a dog: that is all."
-# held out: characters of TEXT's vocabulary in orders TEXT never has, and "z", "q", "!"
-# (ids of the vocabulary below that TEXT never uses)
+# held out: contexts TEXT never has ("tac", "god"), and characters ("z", "q", "!"), which
+# are ids of the vocabulary that TEXT never uses
 HELD_OUT = "a dog is on the cat mat. that log is all the dog has: zq! tac a god."
 VOCAB = sorted(set(TEXT + HELD_OUT))
 
@@ -45,11 +45,13 @@ def test_nltk_kneser_ney_interpolated_gives_the_same_probabilities(order, discou
 
     Where the conventions coincide: nltk's lowest order is the continuation unigram
     N1+(. w) / N1+(. .), undiscounted, with no uniform distribution under it. With
-    order >= 3 every symbol of this vocabulary ("<s>" after "<s>") follows another, and
-    then KneserNey's discounted unigram plus D N1+(. .)^-1 times the uniform is that
+    order >= 3 every one of the V symbols follows another ("<s>" follows "<s>"), and then
+    KneserNey's lowest order, (N1+(. w) - D) / N1+(. .) + D V / N1+(. .) / V, is that
     same unigram. Contexts of "<s>" alone are left out: there nltk counts the followers
     of a lower-order context from raw counts, where the "<s> <s>" padding has none before
-    it, and its distribution sums to 1.1 or 1.01; the test checks that nltk's sum is not 1.
+    it, and its distribution sums to 1.1 or 1.01; where the two differ, the test checks
+    that nltk's sum is not 1. Measured: max |difference| 1.1e-16 over 18,221 probabilities
+    (these four cases and order 8 at D = 0.5).
     """
     train, vocabulary = padded_everygram_pipeline(order, [list(TEXT)])
     reference = KneserNeyInterpolated(order, discount=discount)
@@ -72,10 +74,15 @@ def test_nltk_kneser_ney_interpolated_gives_the_same_probabilities(order, discou
 
 
 @pytest.mark.parametrize("order", range(1, MAX_ORDER + 1))
-@pytest.mark.parametrize("discount", [None, 0.3, 0.9])
-def test_probabilities_sum_to_one_for_every_context(order, discount):
-    model = KneserNey.fit(ids(TEXT), order, len(VOCAB), discount)
-    for h in contexts(ids(TEXT), order) | contexts(ids(HELD_OUT), order):
+@pytest.mark.parametrize(
+    ("discount", "modified"), [(None, False), (0.3, False), (0.9, False), (None, True)]
+)
+def test_probabilities_sum_to_one_for_every_context(order, discount, modified):
+    """Over every context of the training text and of held-out text, which has contexts
+    and characters the training text never has; trained on TEXT and TEXT reversed, whose
+    counts of counts give modified Kneser-Ney three different discounts at orders 2, 3."""
+    model = KneserNey.fit(ids(TEXT + TEXT[::-1]), order, len(VOCAB), discount, modified)
+    for h in contexts(ids(TEXT + HELD_OUT), order) | contexts(ids("zq!z qz! !!"), order):
         p = model.probabilities(h)
         assert p.shape == (len(VOCAB),) and p.min() > 0, h
         assert abs(p.sum() - 1) < 1e-12, h
@@ -94,6 +101,18 @@ def test_order_one_is_the_interpolated_unigram():
     assert model.probabilities([])[5] == pytest.approx(0.4 * 5 / 11 / 6)  # never seen
 
 
+def test_modified_order_one_has_chen_and_goodmans_three_discounts():
+    """Counts 1, 1, 1, 1, 2, 2, 3, 4 (and one character unseen): n1..n4 = 4, 2, 1, 1,
+    D = 4 / (4 + 2 * 2) = 0.5, D(1) = 1 - 2 D 2 / 4, D(2) = 2 - 3 D 1 / 2, D(3+) = 3 - 4 D."""
+    counts = [1, 1, 1, 1, 2, 2, 3, 4, 0]
+    tokens = [w for w, c in enumerate(counts) for _ in range(c)]
+    model = KneserNey.fit(tokens, 1, len(counts), modified=True)
+    assert model.discounts == ((0.5, 1.25, 1.0),)
+    subtracted = np.array([0.5, 0.5, 0.5, 0.5, 1.25, 1.25, 1.0, 1.0, 0.0])
+    expected = (np.array(counts) - subtracted) / 15 + 6.5 / 15 / 9  # 15 characters
+    np.testing.assert_allclose(model.probabilities([]), expected, rtol=0, atol=1e-15)
+
+
 def test_a_deterministic_next_character_gets_almost_all_the_probability():
     model = KneserNey.fit([0, 1, 2] * 50, 3, 4)
     for context, following in (([0, 1], 2), ([1, 2], 0), ([2, 0], 1)):
@@ -102,9 +121,10 @@ def test_a_deterministic_next_character_gets_almost_all_the_probability():
 
 
 @pytest.mark.parametrize("order", [1, 2, 4, MAX_ORDER])
-def test_cross_entropy_is_the_mean_negative_log_probability(order):
+@pytest.mark.parametrize("modified", [False, True])
+def test_cross_entropy_is_the_mean_negative_log_probability(order, modified):
     """The first n - 1 characters are predicted from the shorter contexts they have."""
-    model = KneserNey.fit(ids(TEXT), order, len(VOCAB))
+    model = KneserNey.fit(ids(TEXT + TEXT[::-1]), order, len(VOCAB), modified=modified)
     held_out = ids(HELD_OUT)
     logs = [
         -math.log(model.probabilities(held_out[max(i - order + 1, 0) : i])[held_out[i]])
@@ -120,7 +140,7 @@ def test_the_default_discounts_are_chen_and_goodmans_estimates():
     # bigrams: 01 x50, 12 x50, 20 x49, 02, 21, 10, 00, 03: n1 = 5, n2 = 0 -> 0.5
     # continuation unigrams: 0 after 2, 1, 0 (3); 1 after 0, 2 (2); 2 after 1, 0 (2);
     # 3 after 0 (1): n1 = 1, n2 = 2 -> 1 / (1 + 4)
-    assert model.discounts == pytest.approx((0.2, 0.5))
+    assert model.discounts == ((0.2,) * 3, (0.5,) * 3)
 
 
 @pytest.mark.parametrize(
@@ -139,6 +159,8 @@ def test_the_default_discounts_are_chen_and_goodmans_estimates():
         (lambda: KneserNey.fit([0, 1], 2, 2, 1.5), "discount=1.5"),
         (lambda: KneserNey.fit([0, 1], 2, 2, math.nan), "discount=nan"),
         (lambda: KneserNey.fit([0, 1], 2, 2, [0.5, 0.5]), "discount=[0.5, 0.5]"),
+        (lambda: KneserNey.fit([0, 1], 2, 2, 0.5, modified=True), "discount=0.5 with modified"),
+        (lambda: KneserNey.fit([0, 1], 2, 2, modified="yes"), "modified='yes'"),
         (lambda: KneserNey.fit([0, 1], 2, 2).probabilities([0, 5]), "id 5 at position 1"),
         (lambda: KneserNey.fit([0, 1], 2, 2).cross_entropy([3]), "id 3 at position 0"),
         (lambda: KneserNey.fit([0, 1], 2, 2).cross_entropy([]), "empty"),
