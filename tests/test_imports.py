@@ -17,6 +17,7 @@ NO_TORCH_MODULES = (
     "gni.config",
     "gni.data",
     "gni.stats",
+    "gni.ngram",
     "gni.tables",
     "gni.parameters",
     "gni.book",
