@@ -561,7 +561,7 @@ class Drawing:
         image = Image.open(buffer).convert("RGB")
         palette = image.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
         out = io.BytesIO()
-        palette.save(out, format="PNG", optimize=True)
+        palette.save(out, format="PNG")  # optimize=True: 5% smaller, 8 times the time
         return cls(out.getvalue(), image.width, image.height, smallest * 2 * DPI / 72)
 
     def data_uri(self) -> str:
