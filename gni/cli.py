@@ -4,6 +4,7 @@
     gni data info
     gni train --dataset shakespeare_char --profile smoke --seed 0 [--set key=value ...]
     gni sweep GRID.yaml [--executor local|dask] [--workers N] [--scheduler tcp://...]
+    gni pairs --dataset shakespeare_char --profile paper --seeds 1000-1003 [--noise key=value]
     gni book [--profile cpu] [-p name=value ...] [--only 01_reproduce]
 
 Errors in the input, and files or folders that cannot be read or written, print one
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gni import GniError, paths
-from gni.config import PROFILES, data_sizes, make_config, profile_config
+from gni.config import PROFILES, RunConfig, data_sizes, make_config, profile_config
 from gni.data import DATASETS, prepared_dir, record_manifests
 from gni.untrusted import load_yaml, read_text
 
@@ -46,14 +47,14 @@ def _loss(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def _parse_sets(items: Sequence[str]) -> dict[str, str]:
+def _parse_sets(items: Sequence[str], option: str = "--set") -> dict[str, str]:
     overrides = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise GniError(f"--set {item!r}: expected key=value")
+            raise GniError(f"{option} {item!r}: expected key=value")
         if key.strip() in overrides:
-            raise GniError(f"--set {key.strip()} is given twice")
+            raise GniError(f"{option} {key.strip()} is given twice")
         overrides[key.strip()] = value.strip()
     return overrides
 
@@ -115,6 +116,51 @@ def _cmd_train(args: argparse.Namespace) -> int:
         f"best val loss {_loss(s['best_val_loss'])}, val bpc {_loss(s['final_val_bpc'])}"
     )
     return 0 if s["status"] == "ok" else 1
+
+
+def _cmd_pairs(args: argparse.Namespace) -> int:
+    import torch  # a device check, before any data is read
+
+    from gni.pairs import (
+        PAPER_NOISE,
+        check_device_for,
+        differences,
+        pair_configs,
+        pair_table,
+        parse_seeds,
+    )
+    from gni.report import interval
+    from gni.results import ResultsStore
+    from gni.train import train
+
+    check_device_for(args.profile, args.device, torch.cuda.is_available())
+    noise = _parse_sets(args.noise, "--noise") if args.noise else PAPER_NOISE
+    pairs = pair_configs(
+        args.dataset, args.profile, parse_seeds(args.seeds), _parse_sets(args.set), noise
+    )
+    store = ResultsStore()
+
+    def train_one(config: RunConfig) -> dict:
+        result = train(
+            config,
+            store=store,
+            device=args.device,
+            checkpoint_interval=args.checkpoint_interval,
+            progress=False if args.quiet else None,
+        )
+        print(f"{'reused' if result.reused else 'wrote'} {result.path}", flush=True)
+        return result.summary
+
+    table = pair_table(pairs, train_one)
+    for row in table.itertuples():
+        print(
+            f"seed {row.seed}: best val loss {_loss(row.baseline_best_val_loss)} without noise, "
+            f"{_loss(row.noise_best_val_loss)} with ({row.noise_status} on {row.noise_device})"
+        )
+    for measure, comparison in differences(table).items():
+        print(f"{measure}, noise - baseline: {interval(comparison.difference)} nats/char")
+    failed = (table[["baseline_status", "noise_status"]] != "ok").to_numpy().any()
+    return 1 if failed else 0
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
@@ -228,6 +274,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_cmd_train)
+
+    pr = _command(
+        commands, "pairs", "train paired runs, baseline and noise, seed by seed (a GPU's job)"
+    )
+    pr.add_argument("--dataset", required=True, help=" | ".join(DATASETS))
+    pr.add_argument("--profile", default="paper", help=" | ".join(PROFILES))
+    pr.add_argument("--seeds", required=True, help="first-last (inclusive) or a, b, c")
+    pr.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a RunConfig field in both runs of every pair",
+    )
+    pr.add_argument(
+        "--noise",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="the noise run's own settings (default: noise_schedule=exponential, "
+        "noise_args=sigma0:0.01,gamma:0.99)",
+    )
+    pr.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    pr.add_argument(
+        "--checkpoint-interval",
+        type=int,
+        default=None,
+        help="steps between checkpoints (default: every evaluation; 0: none)",
+    )
+    pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    pr.set_defaults(func=_cmd_pairs)
 
     sw = _command(commands, "sweep", "train a grid of runs (what the store lacks)")
     sw.add_argument("grid", help="a grid YAML file (see gni.sweep)")

@@ -429,3 +429,35 @@ def test_two_identical_trainings_at_once_train_the_run_once(isolated_store: Path
     assert "another process trained it while this one waited" in second.stdout
     assert "is being trained by another process; waiting" in second.stderr
     assert len(ResultsStore(isolated_store / "results").run_ids()) == 1
+
+
+@pytest.mark.smoke
+def test_pairs_trains_baseline_and_noise_per_seed_then_reuses_them(isolated_store: Path):
+    tiny = ("--set", "n_layer=1", "--set", "n_head=1", "--set", "n_embd=16")
+    tiny += ("--set", "block_size=16", "--set", "batch_size=2", "--set", "max_iters=4")
+    tiny += ("--set", "lr_decay_iters=4", "--set", "warmup_iters=1", "--set", "eval_interval=2")
+    tiny += ("--set", "eval_iters=1", "--set", "data_bytes=200000")
+    args = ("pairs", "--dataset", "text8", "--profile", "paper", "--seeds", "1000-1001")
+    first = gni(*args, "--device", "cpu", *tiny, "--quiet")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count("wrote ") == 4  # two seeds, two runs each
+    assert re.search(
+        r"^seed 1001: best val loss \d\.\d{4} without noise, \d\.\d{4} with "
+        r"\(ok on cpu\)$",
+        first.stdout,
+        re.MULTILINE,
+    ), first.stdout
+    assert re.search(r"^best_val_loss, noise - baseline: [+-]\d\.\d{3} \[", first.stdout, re.M)
+    records = sorted((isolated_store / "results").glob("text8-paper-*-s100*"))
+    assert [r.name.split("-")[2] for r in records] == ["exponential"] * 2 + ["none"] * 2
+    again = gni(*args, "--device", "cpu", *tiny, "--quiet")
+    assert again.returncode == 0 and again.stdout.count("reused ") == 4
+
+
+def test_pairs_refuses_the_paper_profile_without_a_gpu_before_reading_data(isolated_store):
+    out = gni("pairs", "--dataset", "enwik8", "--profile", "paper", "--seeds", "1000-1003")
+    if out.returncode == 0 or "CUDA" not in out.stderr:
+        pytest.skip("this machine has a CUDA GPU")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert out.stderr.startswith("gni: error: profile paper needs a CUDA GPU")
+    assert files_under(isolated_store) == []
