@@ -8,7 +8,7 @@ The rest (model, data, config, trainer, results store, CLI) reproduces the paper
 
 from gni import paths
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # the package version (pyproject.toml reads it); see CHANGELOG.md
 
 # Relative GNI_* paths are relative to where they were set: fix them before gni starts
 # any process in another directory (papermill kernels, sweep workers).

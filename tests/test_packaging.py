@@ -53,3 +53,10 @@ def test_the_environment_is_the_locked_one():
         if installed is None or not SpecifierSet(f"=={version}").contains(installed):
             drift[name] = (version, installed)
     assert not drift, f"locked vs installed: {drift}"
+
+
+def test_the_package_version_is_gni_version_and_the_changelog_names_it():
+    import gni
+
+    assert importlib.metadata.version("gni") == gni.__version__
+    assert f"## {gni.__version__}\n" in (ROOT / "CHANGELOG.md").read_text()
