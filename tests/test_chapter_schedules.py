@@ -1,16 +1,18 @@
-"""Chapter 2's analysis (gni.chapters.schedules) on small constructed tables whose answers
-are known by hand: no training, no records, no notebook."""
+"""Chapter 2's analysis, its first module (gni.chapters.schedules: the runs, the paired
+comparisons, the screen, the schedule families), on small constructed tables whose answers
+are known by hand: no training, no records, no notebook. The helpers here (constructed
+runs and paired tables, the figure recorder) serve the chapter's other two test modules."""
 
 import json
 import math
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from gni import plots
 from gni.chapters import schedules
-from gni.chapters.schedules import BASELINE, LOWERED
+from gni.chapters.schedules import BASELINE
+from gni.chapters.schedules_confirmation import TRANSFER_MEASURES
 from gni.stats import Estimate
 
 MINUS = "\N{MINUS SIGN}"
@@ -54,9 +56,9 @@ def estimate(mean: float, half: float = 0.01, n: int = 3) -> Estimate:
     return Estimate(mean, mean - half, mean + half, n)
 
 
-@pytest.fixture
-def drawn(monkeypatch):
-    """What the figure functions ask gni.plots.responsive to draw, instead of drawing it."""
+def record_drawing(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """What the figure functions ask gni.plots.responsive to draw, instead of drawing it:
+    (plot, args, kwargs) per call."""
     calls = []
 
     def responsive(plot, *args, **kwargs):
@@ -65,6 +67,12 @@ def drawn(monkeypatch):
 
     monkeypatch.setattr(plots, "responsive", responsive)
     return calls
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """:func:`record_drawing`, for the tests of this module."""
+    return record_drawing(monkeypatch)
 
 
 # ---------------------------------------------------------------- runs and their tables
@@ -195,7 +203,7 @@ def test_claim_labels_name_each_comparison():
     assert schedules.claim_labels(table) == [
         f"{LQ}a, low{RQ} {MINUS} baseline, final validation loss, fresh seeds"
     ]
-    measures = schedules.TRANSFER_MEASURES
+    measures = TRANSFER_MEASURES
     assert schedules.claim_labels(table, measures, where=None) == [
         f"{LQ}a, low{RQ} {MINUS} baseline, final validation loss, enwik8"
     ]
@@ -207,8 +215,6 @@ def test_figures_draw_what_the_captions_say(drawn):
     schedules.forest_figure(frame, order=["b", "a"])
     schedules.screen_figure(frame)
     schedules.noise_ratio_figure(frame)
-    schedules.clipping_figure(frame, np.array(["baseline", "a"]))
-    schedules.difference_figure(frame, ("a", LOWERED))
     (forest, forest_args, forest_kw), (screen, screen_args, screen_kw) = drawn[:2]
     assert forest is plots.forest_panels and forest_args[1:] == ("arm", schedules.PANELS)
     assert forest_kw == {"order": ["b", "a"]}
@@ -219,8 +225,6 @@ def test_figures_draw_what_the_captions_say(drawn):
     ]
     assert screen_kw == {"row": "sigma0", "col": "gamma", "annotate": "text"}
     assert [c for c, _ in drawn[2][1][1]] == ["log10_ratio_start", "log10_ratio_run"]
-    assert drawn[3][0] is plots.curve_panels and drawn[3][2]["hue_order"] == ["baseline", "a"]
-    assert drawn[4][0] is plots.difference_panels and drawn[4][2]["col_order"] == ["a", LOWERED]
 
 
 # ---------------------------------------------------------------- the screen
@@ -412,482 +416,3 @@ def test_exponential_tests_pool_the_other_families_per_seed_and_level():
         "per seed and level"
     )
     assert schedules.exponential_tests(table[table["arm"] != "exponential, low"]) is None
-
-
-# ---------------------------------------------------------------- placement and SGD
-
-
-def test_placement_settings():
-    table = pd.DataFrame(
-        {
-            "arm": ["baseline", "post-clip, low"],
-            "seed": [0, 0],
-            "grad_clip": [1.0, 1.0],
-            "noise_args": ["{}", '{"sigma0": 0.001, "gamma": 0.5}'],
-        }
-    )
-    assert schedules.placement_settings(table) == {
-        "placement_gamma": "0.5",
-        "half_life": "1",
-        "grad_clip": "1",
-        "placement_seed_list": "0",
-    }
-    assert schedules.placement_settings(table.iloc[:1])["half_life"] == "n/a"
-
-
-def test_clipping_band_and_the_baselines_share():
-    curves = pd.DataFrame(
-        {
-            "arm": [BASELINE] * 4,
-            "seed": [0, 0, 1, 1],
-            "iter": [0, 10, 0, 10],
-            "clipped_fraction": [0.0, 0.5, 0.0, 1.0],
-            "update_grad_norm": [9.0, 1.0, 9.0, 3.0],
-        }
-    )
-    band = schedules.clipping_band(curves).set_index("quantity")
-    assert band["iter"].tolist() == [10, 10]
-    assert band.loc["fraction of steps clipped", ["mean", "lo", "hi"]].tolist() == [0.75] * 3
-    assert band.loc["‖what the optimizer receives‖", "mean"] == 2.0
-    assert schedules.clipped_share(curves) == "75%"
-
-
-def test_sgd_tuning_chooses_the_lowest_rate_whose_runs_all_finished():
-    rows = [
-        (0.1, 0.01, "ok", 2.0),
-        (0.1, 0.01, "ok", 2.2),
-        (0.3, 0.03, "ok", 1.9),
-        (0.3, 0.03, "ok", 2.1),
-        (1.0, 0.1, "ok", 1.0),
-        (1.0, 0.1, "diverged", math.nan),
-    ]
-    tuning = pd.DataFrame(rows, columns=["learning_rate", "min_lr", "status", "best_val_loss"])
-    tuning = tuning.assign(final_val_loss=tuning["best_val_loss"], seed=[0, 1] * 3)
-    table, lr = schedules.sgd_tuning(tuning)
-    assert lr == 0.3
-    assert table.index.tolist() == ["0.1", "0.3", "1"]
-    assert table["runs ok"].tolist() == ["2 of 2", "2 of 2", "1 of 2"]
-    assert table.loc["1", "best validation loss"] == "1.000"
-    spec = schedules.sgd_spec(
-        {"base": {"dataset": "d", "overrides": {"optimizer": "sgd"}}},
-        {
-            "axes": {
-                "noise": [
-                    {"label": "baseline"},
-                    {"label": "post-clip, low", "x": 1},
-                    {"label": "pre-clip, low", "x": 2},
-                ]
-            }
-        },
-        tuning,
-        lr,
-    )
-    assert spec == {
-        "base": {
-            "dataset": "d",
-            "overrides": {"optimizer": "sgd", "learning_rate": 0.3, "min_lr": 0.03},
-        },
-        "axes": {"noise": [{"label": BASELINE}, {"label": "SGD, low", "x": 1}]},
-        "seeds": [0, 1],
-    }
-
-
-def test_beside_adamw_relabels_the_post_clip_comparisons():
-    adamw = effects(
-        [
-            ("post-clip, low", "final_val_loss", estimate(0.0), 0.5),
-            ("pre-clip, low", "final_val_loss", estimate(0.0), 0.5),
-        ]
-    )
-    sgd = effects([("SGD, low", "final_val_loss", estimate(0.1), 0.5)])
-    assert schedules.beside_adamw(adamw, sgd)["arm"].tolist() == ["AdamW, low", "SGD, low"]
-
-
-# ---------------------------------------------------------------- how Adam absorbs noise
-
-
-def test_adam_curves_carry_each_runs_sigma(monkeypatch):
-    curves = pd.DataFrame({"run_id": ["b", "b", "n", "n"], "iter": [0, 10, 10, 0]})
-    monkeypatch.setattr(schedules, "load_curves", lambda ids: curves)
-    table = pd.DataFrame(
-        {"run_id": ["n", "b"], "arm": ["sigma", BASELINE], "noise_args": ['{"sigma0": 0.01}', "{}"]}
-    )
-    found = schedules.adam_curves(table)
-    assert found[["run_id", "iter", "sigma_set"]].values.tolist() == [
-        ["b", 10, 0.0],
-        ["n", 10, 0.01],
-    ]
-
-
-def test_tensor_sizes_count_every_entry_of_the_model():
-    table = pd.DataFrame({"dataset": ["shakespeare_char"], "vocab_size": [65]})
-    sizes = schedules.tensor_sizes(table, "smoke")
-    assert sizes["adam_v/transformer.wte.weight"] == 65 * 32  # vocabulary x n_embd (smoke)
-    assert all(name.startswith("adam_v/") for name in sizes.index)
-
-
-def adam_run() -> pd.DataFrame:
-    """One tensor w of 2 entries whose Adam v is 1 without noise; noise of sigma^2 = 3
-    and of sigma = 1, 2 and 3 (the first two not recorded beyond what the tests need)."""
-    rows = []
-    for sigma, step, v in ((0.0, 1.0, 1.0), (math.sqrt(3), 0.4, 4.0), (1.0, 0.8, 2.0)):
-        for it in (10, 20):
-            rows.append(
-                {
-                    "sigma_set": sigma,
-                    "iter": it,
-                    "signal_step": step * it,  # relative to the baseline: step
-                    "adam_v/w": v,
-                    "noise_ratio/w": 10 * sigma,
-                    "noise_ratio/u": 20 * sigma,
-                    "grad_spread_rms": 0.5,
-                    "grad_rms": 0.25,
-                }
-            )
-    return pd.DataFrame(rows).sort_values(["sigma_set", "iter"])
-
-
-def test_absorption_measures_and_predicts_the_step_along_the_gradient():
-    absorb = schedules.absorption(adam_run(), pd.Series({"adam_v/w": 2, "adam_v/x": 5}))
-    assert absorb["sigma"].tolist() == pytest.approx([0.0, 1.0, math.sqrt(3)])
-    row = absorb.iloc[2]
-    assert row["measured"] == pytest.approx(0.4)
-    assert row["predicted"] == pytest.approx(0.5)  # 1 / sqrt(1 + 3)
-    assert absorb.iloc[1]["predicted"] == pytest.approx(1 / math.sqrt(2))
-    assert row["v"] == pytest.approx(4.0)
-    assert row[["ratio_median", "ratio_min", "ratio_max"]].tolist() == pytest.approx(
-        [15 * math.sqrt(3), 10 * math.sqrt(3), 20 * math.sqrt(3)]
-    )
-
-
-def test_step_ratios_probe_and_facts():
-    curves = adam_run()
-    ratios = schedules.step_ratios(curves)
-    assert list(ratios) == pytest.approx([1.0, math.sqrt(3)])
-    assert ratios[1.0]["step_ratio"].tolist() == pytest.approx([0.8, 0.8])
-    assert ratios[1.0]["sigma_over_spread"].tolist() == [2.0, 2.0]
-    absorb = pd.DataFrame(
-        {
-            "sigma": [0.0, 1.0, 2.0, 3.0, 4.0],
-            "measured": [1, 0.9, 0.8, 0.7, 0.6],
-            "predicted": [1, 0.8, 0.6, 0.4, 0.2],
-            "v": [1.0] * 5,
-        }
-    )
-    assert schedules.probe_sigma(absorb) == 2.0  # the lower middle of four
-    assert schedules.probe_sigma(absorb.iloc[:2]) == 1.0
-    assert schedules.step_factor(absorb, 3.0) == 0.7
-    assert schedules.absorption_facts(absorb, curves) == {
-        "grad_spread": "0.5",
-        "grad_rms_clean": "0.25",
-        "probe_sigma": "2",
-        "probe_factor": "0.80",
-        "probe_predicted": "0.60",
-        "high_sigma": "4",
-        "high_factor": "0.60",
-    }
-
-
-def test_absorption_figure_draws_the_noisy_runs(drawn):
-    absorb = pd.DataFrame({"sigma": [0.0, 1.0], "v": [2.0, 3.0]})
-    schedules.absorption_figure(absorb, adam_run())
-    plot, (noisy, spread, v0), _ = drawn[0]
-    assert plot is plots.absorption_panels
-    assert (noisy["sigma"].tolist(), spread, v0) == ([1.0], 0.5, 2.0)
-
-
-def test_lowered_spec_lowers_the_baselines_learning_rate():
-    screen = screen_runs().assign(learning_rate=1e-3, min_lr=1e-4)
-    grid = {
-        "base": {"dataset": "d"},
-        "axes": {"noise": [{"label": "s0", "v": 0}, {"label": "s1", "v": 1}]},
-    }
-    spec = schedules.lowered_spec(grid, screen, 0.01, 0.5)
-    assert spec == {
-        "base": {"dataset": "d"},
-        "axes": {
-            "noise": [
-                {"label": BASELINE},
-                {"label": LOWERED, "learning_rate": 5e-4, "min_lr": 5e-5},
-                {"label": "s1", "v": 1},
-            ]
-        },
-        "seeds": [0, 1],
-    }
-    with pytest.raises(ValueError, match=r"no constant-noise setting with sigma0=0\.02"):
-        schedules.lowered_spec(grid, screen, 0.02, 0.5)
-
-
-def test_lowered_facts_compare_the_control_with_the_noise():
-    lowered = runs({BASELINE: [2.0, 2.2], LOWERED: [1.9, 2.2], "s": [2.0, 2.0]})
-    facts = schedules.lowered_facts(lowered, schedules.effects_of(lowered), "s")
-    # control - baseline: -0.1, 0; noise - baseline: 0, -0.2; noise - control: +0.1, -0.2
-    assert {k: v.split(" [")[0] for k, v in facts.items()} == {
-        "lowered_diff": "-0.050",
-        "lowered_noise_diff": "-0.100",
-        "noise_vs_lowered": "-0.050",
-        "noise_vs_lowered_best": "-0.050",
-    }
-
-
-# ---------------------------------------------------------------- confirmation
-
-NOISE = {"noise_scale": "absolute", "noise_kind": "independent", "noise_placement": "post_clip"}
-
-
-def test_candidates_are_each_adamw_setting_once():
-    screen = runs({BASELINE: [2.0, 2.0], "s": [1.9, 1.9]}, optimizer="adamw", **NOISE)
-    screen["noise_schedule"] = ["none", "none", "constant", "constant"]
-    screen["noise_args"] = ["{}", "{}", '{"sigma0": 0.1}', '{"sigma0": 0.1}']
-    other = runs(
-        {BASELINE: [2.0], "same, low": [1.8], "new": [1.7], "sgd": [1.6]},
-        optimizer="adamw",
-        **NOISE,
-    )
-    other["noise_schedule"] = ["none", "constant", "constant", "constant"]
-    other["noise_args"] = ["{}", '{"sigma0": 0.1}', '{"sigma0": 0.2}', '{"sigma0": 0.2}']
-    other.loc[3, "optimizer"] = "sgd"
-    pool, found = schedules.candidates(screen, [other])
-    assert found[["arm", "seed"]].values.tolist() == [["s", 0], ["s", 1], ["new", 0]]
-    assert pool["arm"].tolist() == [BASELINE, BASELINE, "s", "s", "new"]
-    assert schedules.variant(found, "new") == {
-        "label": "new",
-        "noise_schedule": "constant",
-        "noise_args": {"sigma0": 0.2},
-        **NOISE,
-    }
-
-
-def test_picks_add_the_best_by_best_validation_loss():
-    found = effects(
-        [
-            ("a", "final_val_loss", estimate(-0.01), 0.5),
-            ("b", "final_val_loss", estimate(-0.03), 0.5),
-            ("c", "final_val_loss", estimate(0.02), 0.5),
-            ("a", "best_val_loss", estimate(0.01), 0.5),
-            ("c", "best_val_loss", estimate(-0.01), 0.5),
-        ]
-    )
-    assert schedules.picks(found, 2) == ["b", "a", "c"]
-    assert schedules.picks(found, 3) == ["b", "a", "c"]
-
-
-def test_confirm_and_transfer_specs():
-    control = {"label": LOWERED}
-    assert schedules.confirm_spec({"profile": "cpu"}, [{"label": "a"}], control, (2, 3)) == {
-        "base": {"profile": "cpu"},
-        "axes": {"noise": [{"label": BASELINE}, {"label": "a"}, control]},
-        "seeds": [2, 3],
-    }
-    grid = {"base": {"dataset": "d", "profile": "cpu"}}
-    assert schedules.transfer_spec(grid, {"label": "a"}, control, ("enwik8",), [0]) == {
-        "base": {"profile": "cpu"},
-        "axes": {"noise": [{"label": BASELINE}, {"label": "a"}, control], "dataset": ["enwik8"]},
-        "seeds": [0],
-    }
-
-
-def test_difference_band_is_the_mean_paired_difference_per_step():
-    curves = pd.DataFrame(
-        {
-            "dataset": "d",
-            "seed": [0, 0, 1, 1],
-            "iter": [10] * 4,
-            "arm": [BASELINE, "a"] * 2,
-            "val_loss": [2.0, 2.1, 3.0, 3.3],
-        }
-    )
-    band = schedules.difference_band(curves)
-    assert band[["arm", "iter", "n"]].values.tolist() == [["a", 10, 2]]
-    assert band["mean"].iloc[0] == pytest.approx(0.2)
-
-
-def test_verdict_text():
-    assert schedules.verdict_text(estimate(-0.05), 0.01, 4) == (
-        "better than the baseline, -0.050 [-0.060, -0.040] nats per character, Holm p = 0.010"
-    )
-    assert schedules.verdict_text(estimate(0.05), 0.0001, 4).startswith("worse than the baseline")
-    e = Estimate(0.01, -0.02, 0.04, 3)  # a family of one: the corrected interval is the 95% one
-    assert schedules.verdict_text(e, 0.5, 1) == (
-        "not significant (+0.010 [-0.020, +0.040], Holm p = 0.50); the interval at the "
-        "corrected level, +0.010 [-0.020, +0.040], rules out a gain larger than 0.020 and a "
-        "loss larger than 0.040 nats per character"
-    )
-
-
-def confirmation() -> pd.DataFrame:
-    """Two picked settings and the control on fresh seeds: a lowers both measures, b
-    only the final loss (significantly), and the control lowers the final loss."""
-    return effects(
-        [
-            ("a", "best_val_loss", estimate(-0.02), 0.01),
-            ("b", "best_val_loss", estimate(0.01), 0.6),
-            ("a", "final_val_loss", estimate(-0.04), 0.001),
-            ("b", "final_val_loss", estimate(-0.05), 0.02),
-            (LOWERED, "best_val_loss", estimate(0.0), 0.9),
-            (LOWERED, "final_val_loss", estimate(-0.03), 0.04),
-        ]
-    )
-
-
-def test_verdict_table_sets_the_screening_seeds_beside_the_fresh_ones():
-    confirm = confirmation()
-    screened = [(arm, m, estimate(-0.1), 0.5) for arm in ("a", "b") for m in schedules.MEASURES]
-    lowered = effects(
-        [(LOWERED, m, estimate(0.2), 0.5) for m in schedules.MEASURES]
-        + [("s", "best_val_loss", estimate(0.3), 0.5)]
-    )
-    verdicts = schedules.verdict_table(confirm, effects(screened), lowered)
-    row = verdicts.loc[("final validation loss", LOWERED)]
-    assert row[["screening seeds", "fresh seeds", "p (Holm)"]].tolist() == [
-        "+0.200 [+0.190, +0.210]",
-        "-0.030 [-0.040, -0.020]",
-        "0.040",
-    ]
-    assert row["verdict"].startswith("better than the baseline")
-    listed = schedules.verdict_list(verdicts)
-    assert listed.startswith("a (best validation loss): better than the baseline, -0.020")
-    assert listed.count(" (best validation loss): ") == listed.count(" (final validation loss): ")
-    assert listed.count(" (final validation loss): ") == 3
-
-
-def test_confirmation_counts_and_sentences():
-    confirm = confirmation()
-    assert schedules.significant(confirm) == 4
-    assert schedules.confirm_counts(confirm) == (
-        "3 of the 4 comparisons of a picked setting and 1 of the 2 of the "
-        "lowered-learning-rate control are significant after Holm"
-    )
-    assert schedules.ending(confirm, "b") == (
-        "ends lower on the final validation loss (-0.050 [-0.060, -0.040], Holm p = 0.020)"
-    )
-    worse = effects([("a", "final_val_loss", estimate(0.04), 0.001)])
-    assert schedules.ending(worse, "a").startswith("does not end detectably lower (+0.040")
-    assert schedules.gains(confirm, "best_val_loss") == ["a"]
-    assert schedules.gains(confirm, "final_val_loss") == ["a", "b"]  # not the control
-
-
-def test_listing_quotes_labels_that_hold_commas():
-    assert schedules.listing(["a, low"]) == (f"{LQ}a, low{RQ}", "s")
-    assert schedules.listing(["a", "b", "c"]) == (f"{LQ}a{RQ}, {LQ}b{RQ} and {LQ}c{RQ}", "")
-
-
-def test_answer():
-    confirm = confirmation()
-    not_beyond = effects(
-        [
-            ("a", "final_val_loss", estimate(-0.01), 0.3),
-            ("b", "final_val_loss", estimate(-0.02), 0.01),
-        ]
-    )
-    not_beyond.loc[1, "difference"] = estimate(0.02)  # significant, but worse than the control
-    assert schedules.answer(confirm, not_beyond) == (
-        f"{LQ}a{RQ} lowers the best validation loss on the fresh seeds; {LQ}a{RQ} and "
-        f"{LQ}b{RQ} lower the final validation loss of the overfitting run, but not "
-        "detectably more than a lowered learning rate does."
-    )
-    beyond = effects([("b", "final_val_loss", estimate(-0.02), 0.01)])
-    assert schedules.answer(confirm, beyond).endswith(
-        "run, by more than the lowered learning rate does."
-    )
-    nothing = confirm.assign(p_holm=0.5)
-    assert schedules.answer(nothing, beyond) == (
-        "No picked setting lowers the best validation loss (the paper's measure) on the fresh "
-        "seeds; none lowers the final validation loss either."
-    )
-
-
-def test_peak_and_confirm_facts(monkeypatch):
-    band = pd.DataFrame(
-        {
-            "arm": ["a", "a", "a", "b"],
-            "iter": [10, 20, 30, 20],
-            "mean": [0.01, 0.05, -0.01, 0.9],
-            "lo": [0.0, 0.04, -0.02, 0.8],
-            "hi": [0.02, 0.06, 0.0, 1.0],
-            "n": 6,
-        }
-    )
-    assert schedules.peak(band, "a") == ("+0.050 [+0.040, +0.060]", 20)
-    monkeypatch.setattr(schedules, "largest_detectable", lambda judged: f"{len(judged)} tests")
-    confirm = confirmation()
-    vs_lowered = effects([("a", "final_val_loss", estimate(-0.01), 0.3)])
-    facts = schedules.confirm_facts(confirm, confirm.iloc[:4], band, "a", vs_lowered)
-    assert facts == {
-        "peak_diff": "+0.050 [+0.040, +0.060]",
-        "peak_step": 20,
-        "n_confirm_significant": 4,
-        "confirm_counts": schedules.confirm_counts(confirm),
-        "confirmed_end": schedules.ending(confirm, "a"),
-        "n_confirm_rows": 6,
-        "confirm_mde": "0.010",
-        "confirm_mde80": "4 tests",
-        "confirm_vs_lowered": "a (final validation loss) -0.010 [-0.020, +0.000]",
-        "answer": schedules.answer(confirm, vs_lowered),
-    }
-
-
-# ---------------------------------------------------------------- other datasets, speed
-
-
-def transfer() -> pd.DataFrame:
-    return effects(
-        [
-            ("a", "final_val_loss", estimate(-0.09), 0.34, "enwik8"),
-            ("a", "final_test_loss", estimate(-0.08), 0.30, "enwik8"),
-            (LOWERED, "final_val_loss", estimate(-0.08), 0.01, "enwik8"),
-            ("a", "final_val_loss", estimate(-0.01), 1.0, "text8"),
-            (LOWERED, "final_val_loss", estimate(0.0), 0.9, "text8"),
-        ]
-    )
-
-
-def test_transfer_rows_lead_with_the_dataset():
-    rows = schedules.transfer_rows(transfer())
-    assert rows.index.names == ["dataset", "measure", "setting"]
-    assert rows.index[1] == ("enwik8", "final test loss", "a")
-
-
-def test_transfer_facts():
-    found = transfer()
-    assert schedules.per_dataset(found, LOWERED) == (
-        "enwik8 -0.080 [-0.090, -0.070]; text8 +0.000 [-0.010, +0.010]"
-    )
-    assert schedules.transfer_facts(found, "a") == {
-        "transfer_summary": "enwik8 -0.090 [-0.100, -0.080] (Holm p = 0.34); "
-        "text8 -0.010 [-0.020, +0.000] (Holm p = 1.00)",
-        "transfer_lowered": schedules.per_dataset(found, LOWERED),
-        "transfer_lowered_helps": "that a lower learning rate alone helps on enwik8 (Holm p < "
-        "0.05) says that the untuned baseline overfits it at the profile's rate",
-    }
-    both = found.assign(p_holm=0.01, difference=[estimate(-0.1)] * 5)
-    assert "helps on enwik8 and text8" in schedules.lowered_helps(both)
-    assert "overfits them" in schedules.lowered_helps(both)
-    assert schedules.lowered_helps(found.assign(p_holm=0.5)) == (
-        "a lower learning rate alone helps on neither significantly"
-    )
-
-
-def test_speed_rows_and_facts():
-    from gni.stats import race_table
-
-    reach = pd.DataFrame(
-        {
-            "dataset": "d",
-            "seed": [0, 1] * 3,
-            "arm": [BASELINE] * 2 + ["a"] * 2 + [LOWERED] * 2,
-            "steps": [100.0, 120.0, 150.0, math.nan, 90.0, 100.0],
-        }
-    )
-    reach["reached"] = reach["steps"].notna()
-    races = race_table(reach, "arm", BASELINE, by=["dataset"])
-    judged = pd.DataFrame({"p_holm": [0.5], "verdict": ["inconclusive"], "test": ["a test"]})
-    rows = schedules.speed_rows(reach, races, judged, ["a"])
-    assert rows.loc["a"].tolist() == [2, 0, 2, "1", "150", "0.50"]
-    assert rows.loc[LOWERED].tolist() == [2, 2, 0, "none", "95", "n/a (a control)"]
-    assert schedules.speed_facts(reach, races, judged) == {
-        "baseline_steps": "110",
-        "speed_summary": f"{LQ}a{RQ} first in 0 of 2 seed pairs; {LQ}{LOWERED}{RQ} first in 2 "
-        "of 2 seed pairs",
-        "speed_verdict": "inconclusive for a test",
-    }
