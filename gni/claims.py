@@ -38,12 +38,53 @@ from gni.stats import (
 )
 from gni.untrusted import load_yaml, read_text, shown
 
+__all__ = [
+    "CONTRADICTED",
+    "DIRECTIONS",
+    "GLUE_KEY",
+    "INCONCLUSIVE",
+    "ROW_FIELDS",
+    "SD_CONFIDENCE",
+    "SUPPORTED",
+    "TESTS",
+    "VERDICTS",
+    "Claim",
+    "Declarations",
+    "Measure",
+    "audit_summary",
+    "check_verdicts",
+    "claim_sections",
+    "declarations_path",
+    "factor_text",
+    "interval_text",
+    "judge",
+    "judge_family",
+    "largest_detectable",
+    "load_declarations",
+    "markdown_table",
+    "noise_wins",
+    "read_claims",
+    "rejudge",
+    "rows_for_glue",
+    "verdict_counts",
+    "verdict_sentence",
+    "verdict_word",
+]
+
+#: The verdict words; significant in the claim's direction, in the other, or neither.
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
+#: The three verdicts, in the order the book counts them.
 VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE)
+#: The tests a claim may declare; a paired t-test, an exact sign test, or a one-sample
+#: test against a threshold.
 TESTS = ("paired-t", "sign", "versus")
+#: A claim's direction as the sign of the difference it predicts.
 DIRECTIONS = {"lower": -1, "higher": 1}
+#: The name under which a chapter glues its tests of the claims.
 GLUE_KEY = "claims"
-SD_CONFIDENCE = 0.8  # the upper bound of the SD at which the MDE is stated a second time
+#: The upper bound of the SD at which the MDE is stated a second time
+SD_CONFIDENCE = 0.8
+#: The fields of a test of a claim, as a chapter glues it.
 ROW_FIELDS = (
     "claim",
     "test",
@@ -61,6 +102,7 @@ ROW_FIELDS = (
 
 
 def declarations_path() -> Path:
+    """The committed declarations of the claims: ``book/claims.yaml`` in the checkout."""
     return paths.home() / "book" / "claims.yaml"
 
 

@@ -21,7 +21,17 @@ from scipy import stats
 from gni import GniError
 from gni.stats import spearman_rho
 
-RESAMPLES = 4000  # bootstrap resamples: the percentile ends move by < 0.01 between reruns
+__all__ = [
+    "RESAMPLES",
+    "Correlation",
+    "Slope",
+    "clustered_spearman",
+    "dose_response",
+    "within_spearman",
+]
+
+#: Bootstrap resamples; the percentile ends move by < 0.01 between reruns
+RESAMPLES = 4000
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,33 @@ from gni.noise_options import KINDS as NOISE_KINDS
 from gni.noise_options import SCALES as NOISE_SCALES
 from gni.schedules import SCHEDULES, make_schedule
 
+__all__ = [
+    "FIELDS",
+    "NOISE_ARG_LIMIT",
+    "NOISE_IMPLS",
+    "NOISE_PLACEMENTS",
+    "OPTIMIZERS",
+    "PROFILES",
+    "PUBLISHED_PROFILE",
+    "RunConfig",
+    "data_sizes",
+    "make_config",
+    "parse_value",
+    "profile_config",
+]
+
+#: The profiles, smallest first; the size of every run (see the setup chapter).
 PROFILES = ("smoke", "cpu", "cpu-long", "paper")
+#: The profile of the published book (`make book`).
 PUBLISHED_PROFILE = "cpu"
-# Every noise argument (a standard deviation, a decay, a number of steps) is finite and at
-# most this in magnitude: float32 gradients overflow at 3.4e38, and no schedule needs more.
-NOISE_ARG_LIMIT = 1e9  # the profile of the published book (`make book`)
+#: Every noise argument (a standard deviation, a decay, a number of steps) is finite and at
+#: most this in magnitude: float32 gradients overflow at 3.4e38, and no schedule needs more.
+NOISE_ARG_LIMIT = 1e9
+#: AdamW (the paper's) or SGD with momentum.
 OPTIMIZERS = ("adamw", "sgd")
+#: Where the noise is added; after gradient clipping (the default) or before it.
 NOISE_PLACEMENTS = ("post_clip", "pre_clip")
+#: Who draws the noise; GradientNoise before the optimizer, or NoisyAdamW inside it.
 NOISE_IMPLS = ("separate", "fused")
 
 # Fields added after records were made: a field at this value is left out of the run id,
@@ -130,6 +150,7 @@ class RunConfig:
         return cls(**values)
 
 
+#: RunConfig's fields by name.
 FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(RunConfig)}
 _HINTS = typing.get_type_hints(RunConfig)
 

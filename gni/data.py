@@ -38,11 +38,35 @@ import numpy as np
 from gni import GniError, paths
 from gni.atomic import atomic_dir, atomic_file
 
+__all__ = [
+    "DATASETS",
+    "DIGESTS",
+    "SPLITS",
+    "Dataset",
+    "Source",
+    "TokenData",
+    "at_hand",
+    "describe",
+    "download",
+    "fetch",
+    "file_digest",
+    "get_dataset",
+    "prepare",
+    "prepared_dir",
+    "prepared_problem",
+    "reachable",
+    "record_manifest",
+    "record_manifests",
+    "split_sizes",
+]
+
 if TYPE_CHECKING:  # torch is imported where batches are made: describing data needs none
     import torch
 
+#: The splits, in the order they follow each other in the text.
 SPLITS = ("train", "val", "test")
-DIGESTS = "files_sha256"  # meta.json's key: token file name -> sha256 of its bytes
+#: meta.json's key; token file name -> sha256 of its bytes
+DIGESTS = "files_sha256"
 
 # sha256 of the token files this process has read, by (path, size, mtime, inode): each
 # file is hashed once per process, and again only when it has changed on disk
@@ -111,6 +135,7 @@ class Dataset:
         return next(s for s in self.sources if s.kind == "raw")
 
 
+#: The three datasets by name.
 DATASETS: dict[str, Dataset] = {
     "shakespeare_char": Dataset(
         name="shakespeare_char",
@@ -189,12 +214,15 @@ DATASETS: dict[str, Dataset] = {
 
 
 def get_dataset(name: str) -> Dataset:
+    """The dataset called ``name`` (a key of :data:`DATASETS`); GniError for another."""
     if name not in DATASETS:
         raise GniError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     return DATASETS[name]
 
 
 def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """The hex digest of the file at ``path`` (``hashlib``'s ``algorithm``), read in 1 MiB
+    chunks."""
     h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
@@ -368,6 +396,8 @@ def split_sizes(dataset: Dataset, n: int) -> dict[str, int]:
 
 
 def prepared_dir(name: str, n_bytes: int | None) -> Path:
+    """Where dataset ``name`` is prepared from its first ``n_bytes`` bytes (None: all):
+    ``<data dir>/<name>/prepared/first_<n>`` or ``.../full``."""
     tag = "full" if n_bytes is None else f"first_{n_bytes}"
     return paths.data_dir() / name / "prepared" / tag
 

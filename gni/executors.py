@@ -30,8 +30,18 @@ from tqdm import tqdm
 from gni import GniError
 from gni.config import RunConfig
 
+__all__ = [
+    "EXECUTORS",
+    "SCHEDULER_TIMEOUT_S",
+    "check_scheduler",
+    "executor",
+    "local_cluster",
+]
+
+#: Where a sweep trains its runs; a local process pool, or Dask workers.
 EXECUTORS = ("local", "dask")
-SCHEDULER_TIMEOUT_S = 5.0  # an unreachable --scheduler fails after this long
+#: An unreachable --scheduler fails after this long
+SCHEDULER_TIMEOUT_S = 5.0
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 

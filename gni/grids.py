@@ -17,7 +17,7 @@ An axis named ``dataset`` or ``profile`` chooses those (each dataset keeps its o
 profile settings). :func:`expand` validates every run before any is built; a grid of
 more than :data:`MAX_RUNS` runs is refused unless ``max_runs`` (``gni sweep
 --max-runs``) allows it, and one of :data:`REPORT_RUNS` or more says its size before it
-is expanded. The file is read within the bounds of :func:`gni.untrusted.load_yaml`.
+is expanded. The file is read within the bounds of ``gni.untrusted.load_yaml``.
 """
 
 from __future__ import annotations
@@ -35,11 +35,28 @@ from gni.config import FIELDS, RunConfig, make_config
 from gni.untrusted import load_yaml, read_text, shown
 from gni.validation import check_seeds
 
+__all__ = [
+    "BASE_KEYS",
+    "GRID_KEYS",
+    "MAX_RUNS",
+    "MAX_SEEDS",
+    "REPORT_RUNS",
+    "SweepPoint",
+    "count_runs",
+    "expand",
+    "load_grid",
+]
+
+#: The keys a grid file may have.
 GRID_KEYS = ("base", "axes", "seeds", "n_seeds")
+#: The keys of its base.
 BASE_KEYS = ("dataset", "profile", "overrides")
-MAX_RUNS = 10_000  # a larger grid is refused unless max_runs (--max-runs) allows it
-REPORT_RUNS = 1_000  # a grid this large says how many runs it has before expanding them
-MAX_SEEDS = 10**9  # a grid's n_seeds (its runs are limited by max_runs anyway)
+#: A larger grid is refused unless max_runs (--max-runs) allows it
+MAX_RUNS = 10_000
+#: A grid this large says how many runs it has before expanding them
+REPORT_RUNS = 1_000
+#: A grid's n_seeds (its runs are limited by max_runs anyway)
+MAX_SEEDS = 10**9
 
 
 @dataclass(frozen=True)
@@ -49,6 +66,8 @@ class SweepPoint:
 
 
 def load_grid(path: str | Path) -> dict[str, Any]:
+    """The grid file at ``path`` as a mapping (see the module docstring), read within the
+    bounds of ``gni.untrusted.load_yaml``; :func:`expand` checks what it holds."""
     path = Path(path)
     if not path.is_file():
         raise GniError(f"grid file {path} does not exist")

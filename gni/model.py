@@ -21,6 +21,16 @@ from torch import nn
 
 from gni import GniError
 
+__all__ = [
+    "GPT",
+    "MLP",
+    "Block",
+    "CausalSelfAttention",
+    "GPTConfig",
+    "LayerNorm",
+    "count_parameters",
+]
+
 
 @dataclass(frozen=True)
 class GPTConfig:
@@ -46,6 +56,8 @@ class LayerNorm(nn.Module):
 
 
 class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention (scaled dot product, one fused QKV projection)."""
+
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.n_head = config.n_head
@@ -67,6 +79,8 @@ class CausalSelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
+    """The feed-forward layer: n_embd -> 4 n_embd, GELU, -> n_embd, dropout."""
+
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
@@ -79,6 +93,8 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
+    """A pre-LayerNorm transformer block: x + attention(ln(x)), then x + MLP(ln(x))."""
+
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.ln_1 = LayerNorm(config.n_embd, bias=config.bias)
@@ -92,6 +108,10 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
+    """nanoGPT's GPT: token and position embeddings, ``n_layer`` blocks, a final LayerNorm
+    and the output layer tied to the token embedding; ``forward(idx, targets)`` gives
+    the logits and the mean cross-entropy in nats per character."""
+
     def __init__(self, config: GPTConfig, generator: torch.Generator | None = None) -> None:
         """Build the model and draw its initial weights from ``generator``.
 

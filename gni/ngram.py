@@ -35,6 +35,7 @@ from gni import GniError
 
 __all__ = ["MAX_ORDER", "KneserNey", "yardstick"]
 
+#: The highest order a model may have (characters of context plus one).
 MAX_ORDER = 8
 _FALLBACK_DISCOUNT = 0.5  # where Chen & Goodman's estimate is undefined (a tiny text)
 

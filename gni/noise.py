@@ -30,10 +30,10 @@ whose std is the float 0 draws nothing (both kinds), so z_t is the t-th draw mad
 the number of gradient entries changes (a parameter without a gradient on some step),
 z_{t-1} restarts at 0.
 
-The pieces that :class:`gni.optim.NoisyAdamW` shares live here too: ``SCALES``,
-``KINDS``, :func:`check_scale`, :func:`check_kind`, :func:`noise_std` (the definition
-of the scales) and :class:`FlatNoise` (the draw of both kinds). None of them waits for
-the device.
+The pieces that :class:`gni.optim.NoisyAdamW` shares live here too: :func:`noise_std`
+(the definition of the scales) and :class:`FlatNoise` (the draw of both kinds); neither
+waits for the device. The scales and kinds themselves, and their checks, are
+:mod:`gni.noise_options` (no torch).
 """
 
 from __future__ import annotations
@@ -45,18 +45,9 @@ from typing import Any
 import torch
 
 from gni import GniError
-from gni.noise_options import KINDS, SCALES, check_kind, check_scale
+from gni.noise_options import check_kind, check_scale
 
-__all__ = [
-    "KINDS",
-    "SCALES",
-    "FlatNoise",
-    "GradientNoise",
-    "check_kind",
-    "check_scale",
-    "has_noise",
-    "noise_std",
-]
+__all__ = ["FlatNoise", "GradientNoise", "has_noise", "noise_std"]  # options: gni.noise_options
 
 
 def noise_std(sigma: float, scale: str, grads: Sequence[torch.Tensor]) -> torch.Tensor | float:
@@ -174,6 +165,10 @@ class FlatNoise:
 
 
 class GradientNoise:
+    """Adds sigma_t-scaled Gaussian noise to the gradients of ``params``, for any optimizer:
+    call :meth:`step` after ``backward()`` (and after clipping) and before the optimizer's
+    step. Its state (:meth:`state_dict`) resumes the same draws."""
+
     def __init__(
         self,
         params: Iterable[torch.Tensor],

@@ -7,9 +7,18 @@ from __future__ import annotations
 
 from gni import GniError
 
-# absolute: the noise's per-entry std is sigma_t; relative: sigma_t times the gradient's RMS
+__all__ = [
+    "KINDS",
+    "SCALES",
+    "check_kind",
+    "check_scale",
+]
+
+#: How sigma_t sets the noise's per-entry std; as it is (absolute), or times the
+#: gradient's RMS (relative).
 SCALES = ("absolute", "relative")
-# independent: s_t z_t; anticorrelated: s_t (z_t - z_{t-1}) / sqrt(2)
+#: How draws relate across steps; s_t z_t (independent), or s_t (z_t - z_{t-1}) / sqrt(2)
+#: (anticorrelated).
 KINDS = ("independent", "anticorrelated")
 
 

@@ -35,8 +35,17 @@ import torch
 from torch import nn
 
 from gni import GniError
-from gni.noise import FlatNoise, check_kind, check_scale, has_noise, noise_std
+from gni.noise import FlatNoise, has_noise, noise_std
+from gni.noise_options import check_kind, check_scale
 
+__all__ = [
+    "IMPLEMENTATIONS",
+    "NoisyAdamW",
+    "decay_param_groups",
+    "triton_available",
+]
+
+#: NoisyAdamW's implementations; auto picks triton on CUDA with Triton, else foreach.
 IMPLEMENTATIONS = ("auto", "reference", "foreach", "triton")
 
 
@@ -51,6 +60,7 @@ def decay_param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, 
 
 
 def triton_available() -> bool:
+    """Whether Triton can be imported here (``pip install 'gni[gpu]'``)."""
     try:
         import triton  # noqa: F401
     except ImportError:
@@ -59,6 +69,10 @@ def triton_available() -> bool:
 
 
 class NoisyAdamW(torch.optim.Optimizer):
+    """AdamW with gradient noise drawn inside the step (see the module docstring): a
+    drop-in for ``torch.optim.AdamW`` that adds ``schedule``'s noise to each gradient
+    before the moments are updated."""
+
     def __init__(
         self,
         params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],

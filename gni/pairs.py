@@ -33,7 +33,7 @@ __all__ = [
     "parse_seeds",
 ]
 
-# chapter 1's setting of the paper's schedule: sigma_t = 0.01 * 0.99^t, after clipping
+#: chapter 1's setting of the paper's schedule; sigma_t = 0.01 * 0.99^t, after clipping
 PAPER_NOISE = {"noise_schedule": "exponential", "noise_args": {"sigma0": 0.01, "gamma": 0.99}}
 MEASURES = ("best_val_loss", "final_val_loss", "test_loss_at_best_val")
 MAX_PAIRS = 1000  # seeds one command may train
@@ -93,7 +93,7 @@ def pair_table(
     train_one: Callable[[RunConfig], dict[str, Any]],
 ) -> pd.DataFrame:
     """Train (or reuse) each pair with ``train_one`` (a config -> its summary), in order;
-    one row per seed: each arm's :data:`MEASURES`, run id, status and device."""
+    one row per seed: each arm's ``MEASURES``, run id, status and device."""
     rows = []
     for baseline, noisy in pairs:
         row: dict[str, Any] = {"seed": baseline.seed}

@@ -70,14 +70,39 @@ from gni.sharpness import (
 )
 from gni.train import build_model, load_error
 
-# Sized so that chapter 4 can probe 42 runs, twice each (as trained and rescaled), within
-# the book's 3-hour regeneration: one batch halves the cost of two.
-PROBE_SEED = 0  # every run is probed on the same batches and vectors: paired by design
+__all__ = [
+    "PLANE_POINTS",
+    "PROBE_BATCHES",
+    "PROBE_BATCH_SIZE",
+    "PROBE_SEED",
+    "PROBE_SPLIT",
+    "RESCALE_MAX",
+    "ProbeSettings",
+    "interpolation_between",
+    "load_final_model",
+    "plane_probe",
+    "probe_batches",
+    "probe_model",
+    "probe_run",
+    "rescaled_probe",
+    "rescaling_factor",
+    "sharpness_probe",
+]
+
+#: Sized so that chapter 4 can probe 42 runs, twice each (as trained and rescaled), within
+#: the book's 3-hour regeneration: one batch halves the cost of two.
+#: Every run is probed on the same batches and vectors: paired by design.
+PROBE_SEED = 0
+#: The split the probes read their batches from.
 PROBE_SPLIT = "val"
+#: Batches each probe averages over.
 PROBE_BATCHES = 1
-PROBE_BATCH_SIZE = 32  # windows of the run's block_size: 1 x 32 x 64 = 2,048 characters
-PLANE_POINTS = 15  # the 2-D landscape: a PLANE_POINTS x PLANE_POINTS grid on the same span
-RESCALE_MAX = 8.0  # the rescaling probe's alpha: log-uniform in [1 / RESCALE_MAX, RESCALE_MAX]
+#: Windows of the run's block_size; 1 x 32 x 64 = 2,048 characters
+PROBE_BATCH_SIZE = 32
+#: The 2-D landscape; a PLANE_POINTS x PLANE_POINTS grid on the same span
+PLANE_POINTS = 15
+#: The rescaling probe's alpha; log-uniform in [1 / RESCALE_MAX, RESCALE_MAX]
+RESCALE_MAX = 8.0
 
 
 def probe_batches(
@@ -144,7 +169,7 @@ def probe_model(
 ) -> dict[str, Any]:
     """Every probe of this module on ``model`` at its current weights: a JSON-able dict.
 
-    ``initial`` is the flat vector (:func:`flat_parameters`) the interpolation starts
+    ``initial`` is the flat vector (:func:`gni.sharpness.flat_parameters`) the interpolation starts
     from (t = 0; t = 1 is the model's weights). Losses and sharpness in nats per
     character, eigenvalues and trace in nats per character per squared parameter unit.
     """
@@ -314,9 +339,9 @@ def rescaling_factor(run_id: str) -> float:
 
 def rescaled_probe(config: RunConfig, record: Path) -> dict[str, Any]:
     """The sweep probe of the reparameterization check: the run's final model rescaled by
-    :func:`rescaled_attention` with ``alpha`` = :func:`rescaling_factor`, probed with the
-    settings and seeds of :func:`sharpness_probe` (so each value pairs with that probe's):
-    the loss (unchanged but for rounding), the top eigenvalue and the three sharpness
+    :func:`gni.sharpness.rescaled_attention` with ``alpha`` = :func:`rescaling_factor`,
+    probed with the settings and seeds of :func:`sharpness_probe` (so each value pairs with
+    that probe's): the loss (unchanged but for rounding), the top eigenvalue and the three sharpness
     measures (not the trace: the average-case sharpness is ``sigma^2 tr(H) / 2`` to
     second order). Saved as ``<record>/probe_rescaled_probe.json``."""
     if why := _ok_status(record):

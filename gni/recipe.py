@@ -21,9 +21,23 @@ from pathlib import Path
 
 from gni import __version__
 
-VERSION = 2  # 2: the template's warmup, its max_iters + 1 steps, both train losses
-CODE_SHA256 = "05ea46d9845d6fb671f2f03d9fca6e790557687628d5119944842a69871abd3f"
+__all__ = [
+    "CODE_SHA256",
+    "PACKAGE",
+    "TRAINING_CODE",
+    "VERSION",
+    "code_digest",
+    "provenance",
+]
+
+#: The recipe's version, in every run id. Version 2 added the template's warmup, its
+#: max_iters + 1 steps and both train losses.
+VERSION = 2
+#: The digest of TRAINING_CODE that VERSION was last decided for (:func:`code_digest`).
+CODE_SHA256 = "e0207ea9b4fdc3ca94da8e947b4dde2504e31ed9b65ebcb8b9c625c6939120fd"
+#: The package's folder.
 PACKAGE = Path(__file__).resolve().parent
+#: The modules whose code defines what a run computes.
 TRAINING_CODE = (
     "data.py",
     "model.py",

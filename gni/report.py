@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from gni.stats import Estimate
 
-TIMES = "\N{MULTIPLICATION SIGN}"  # before a factor
+__all__ = [
+    "TIMES",
+    "bounds",
+    "interval",
+    "ratio",
+]
+
+#: The multiplication sign before a factor (x0.52)
+TIMES = "\N{MULTIPLICATION SIGN}"
 
 
 def _no_interval(e: Estimate) -> str:

@@ -37,11 +37,30 @@ from gni.atomic import atomic_dir_write, remove_stale_temporaries
 from gni.config import RunConfig
 from gni.untrusted import shown
 
+__all__ = [
+    "ADDED_SUMMARY_FIELDS",
+    "CORRUPT",
+    "CURVE_COLUMNS",
+    "MIN_FREE_BYTES",
+    "RECORD_FILES",
+    "SUMMARY_FIELDS",
+    "RecordError",
+    "ResultsStore",
+    "config_columns",
+    "load_curves",
+    "load_runs",
+    "read_extra",
+    "warn",
+]
+
+#: The files of every record (a folder named by its run id).
 RECORD_FILES = ("config.json", "curves.csv", "summary.json")
-CURVE_COLUMNS = ("iter", "train_loss", "val_loss")  # every evaluation's
+#: The columns of every evaluation's row in curves.csv
+CURVE_COLUMNS = ("iter", "train_loss", "val_loss")
 # What every summary holds (gni.train writes them all), with the type of each: a
 # number field may be null (a loss of a split a dataset lacks, of a diverged run)
 _NUMBER = (int, float, type(None))
+#: What every summary holds (gni.train writes them all), with the type of each.
 SUMMARY_FIELDS: dict[str, tuple[type, ...]] = {
     "run_id": (str,),
     "status": (str,),
@@ -57,10 +76,12 @@ SUMMARY_FIELDS: dict[str, tuple[type, ...]] = {
     "wall_seconds": _NUMBER,
     "recipe_version": (int,),
 }
-# Fields added after records were made: checked where present (older records lack them)
+#: Fields added after records were made; checked where present (older records lack them)
 ADDED_SUMMARY_FIELDS: dict[str, tuple[type, ...]] = {"test_loss_at_best_val": _NUMBER}
-CORRUPT = ".corrupt"  # where unreadable records are moved aside (hidden: git-ignored)
-MIN_FREE_BYTES = 1 << 20  # a sweep does not start with less free space than this
+#: Where unreadable records are moved aside (hidden; git-ignored)
+CORRUPT = ".corrupt"
+#: A sweep does not start with less free space than this
+MIN_FREE_BYTES = 1 << 20
 _warned: set[tuple[str, int]] = set()  # (message, mtime) already reported by this process
 
 
@@ -168,6 +189,9 @@ def read_extra(path: Path) -> dict[str, Any]:
 
 
 class ResultsStore:
+    """The run records under ``root`` (default: ``gni.paths.results_dir()``), one folder
+    per run id (:data:`RECORD_FILES`), written atomically, first writer kept."""
+
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root) if root is not None else paths.results_dir()
         self._tidied = False

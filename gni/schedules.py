@@ -18,6 +18,21 @@ from dataclasses import dataclass
 
 from gni import GniError
 
+__all__ = [
+    "SCHEDULES",
+    "Constant",
+    "Cosine",
+    "Exponential",
+    "InverseSqrt",
+    "Linear",
+    "NoNoise",
+    "Polynomial",
+    "make_schedule",
+    "match_total_variance",
+    "schedule_arguments",
+    "total_variance",
+]
+
 
 def _require(condition: bool, message: str) -> None:
     if not condition:
@@ -171,6 +186,7 @@ class InverseSqrt:
 
 Schedule = NoNoise | Constant | Exponential | Polynomial | Linear | Cosine | InverseSqrt
 
+#: The noise schedules by name, each a frozen dataclass callable on the step t.
 SCHEDULES: dict[str, type] = {
     "none": NoNoise,
     "constant": Constant,

@@ -56,31 +56,82 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from gni import GniError
 from gni.model import GPT
 
+__all__ = [
+    "ADAPTIVE_RHO",
+    "ASCENT_STEPS",
+    "AVERAGE_SAMPLES",
+    "HVP_METHOD",
+    "HVP_METHODS",
+    "INTERPOLATION_POINTS",
+    "LANDSCAPE_POINTS",
+    "LANDSCAPE_SPAN",
+    "RHO",
+    "SIGMA",
+    "SLQ_STEPS",
+    "SLQ_VECTORS",
+    "TOL",
+    "TOP_K",
+    "TRACE_SAMPLES",
+    "Eigenvalues",
+    "Estimate",
+    "Objective",
+    "SpectralDensity",
+    "adaptive_sharpness",
+    "average_sharpness",
+    "check_count",
+    "check_positive",
+    "cross_entropy",
+    "epsilon_sharpness",
+    "filter_normalized_direction",
+    "flat_parameters",
+    "hutchinson_trace",
+    "loss_along",
+    "loss_interpolation",
+    "loss_plane",
+    "power_iteration",
+    "rescaled_attention",
+    "slq",
+    "top_eigenvalues",
+]
+
 Batch = tuple[torch.Tensor, torch.Tensor]  # inputs, targets
 LossFn = Callable[[Any, torch.Tensor], torch.Tensor]  # (model output, targets) -> mean loss
 
+#: How a Hessian-vector product is computed.
 HVP_METHODS = ("double_backward", "forward_over_reverse")
-# The faster of the two on the CPU (benchmarks/sharpness.py): the same product either way.
+#: The faster of the two on the CPU (benchmarks/sharpness.py); the same product either way.
 HVP_METHOD = "double_backward"
 _BREAKDOWN = 1e-10  # Lanczos stops when the new residual is this small relative to |alpha|
 
-# The defaults of the sweep probe's settings (gni.probes.ProbeSettings), sized so that
-# probing one `cpu`-profile run (0.8M parameters, block 64) takes under a minute on one
-# core (benchmarks/sharpness.py measures it). One SLQ vector halves the cost of two; the
-# probes stay paired (the same vectors for every run).
+#: The defaults of the sweep probe's settings (gni.probes.ProbeSettings), sized so that
+#: probing one `cpu`-profile run (0.8M parameters, block 64) takes under a minute on one
+#: core (benchmarks/sharpness.py measures it). One SLQ vector halves the cost of two; the
+#: probes stay paired (the same vectors for every run).
 TOP_K = 5
-TOL = 1e-3  # eigenpairs stop at ||H v - theta v|| <= TOL |theta| (ARPACK's criterion)
-TRACE_SAMPLES = 10  # Rademacher vectors for Hutchinson's trace
+#: Eigenpairs stop at ``||H v - theta v|| <= TOL |theta|`` (ARPACK's criterion)
+TOL = 1e-3
+#: Rademacher vectors for Hutchinson's trace
+TRACE_SAMPLES = 10
+#: Probe vectors of stochastic Lanczos quadrature.
 SLQ_VECTORS = 1
-SLQ_STEPS = 16  # Lanczos steps per vector: exact moments up to order 31
-RHO = 0.05  # epsilon-sharpness radius, L2 over all parameters
-ADAPTIVE_RHO = 0.5  # adaptive-sharpness radius, L2 of delta / |w|
-SIGMA = 0.005  # average-case sharpness: standard deviation of each parameter's noise
-AVERAGE_SAMPLES = 10  # antithetic pairs
-ASCENT_STEPS = 10  # projected gradient ascent steps of both worst-case measures
-LANDSCAPE_POINTS = 21  # alpha in [-LANDSCAPE_SPAN, LANDSCAPE_SPAN]
-LANDSCAPE_SPAN = 1.0  # in units of the filter-normalized direction (Li et al.: 1)
-INTERPOLATION_POINTS = 21  # t in [0, 1], from the initial weights to the final
+#: Lanczos steps per vector; exact moments up to order 31
+SLQ_STEPS = 16
+#: Epsilon-sharpness radius, L2 over all parameters
+RHO = 0.05
+#: Adaptive-sharpness radius, L2 of ``delta / |w|``
+ADAPTIVE_RHO = 0.5
+#: Average-case sharpness; standard deviation of each parameter's noise
+SIGMA = 0.005
+#: Antithetic pairs
+AVERAGE_SAMPLES = 10
+#: Projected gradient ascent steps of both worst-case measures
+ASCENT_STEPS = 10
+#: Alpha in [-LANDSCAPE_SPAN, LANDSCAPE_SPAN]
+LANDSCAPE_POINTS = 21
+#: In units of the filter-normalized direction (Li et al.; 1)
+LANDSCAPE_SPAN = 1.0
+#: T in [0, 1], from the initial weights to the final
+INTERPOLATION_POINTS = 21
 
 
 def check_count(name: str, value: int, low: int, high: int | None = None, why: str = "") -> None:
@@ -94,6 +145,7 @@ def check_count(name: str, value: int, low: int, high: int | None = None, why: s
 
 
 def check_positive(name: str, value: float) -> None:
+    """Raise GniError unless ``value`` is a finite number > 0 (not a bool)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
         raise GniError(f"{name}={value!r}; allowed: a finite number > 0")
 
@@ -454,7 +506,7 @@ def epsilon_sharpness(
 
     .. math:: S_\rho(w) = \max_{\|\delta\|_2 \le \rho} L(w + \delta) - L(w)
 
-    by projected gradient ascent (``steps`` steps, see :func:`_ascent`): a lower bound.
+    by projected gradient ascent (``steps`` steps, see ``_ascent``): a lower bound.
     For a quadratic at its minimum it is ``rho^2 lambda_max / 2``.
     """
     return _ascent(obj, rho, torch.ones_like(obj.w), steps, seed)

@@ -23,6 +23,36 @@ from scipy import optimize, stats
 
 from gni import GniError
 
+__all__ = [
+    "ALPHA",
+    "NEAR_BEST",
+    "POWER",
+    "Estimate",
+    "PairedComparison",
+    "Race",
+    "corrected_alpha",
+    "corrected_interval",
+    "curve_band",
+    "differences_long",
+    "first_crossing",
+    "holm",
+    "mean_ci",
+    "minimum_detectable_effect",
+    "p_clause",
+    "p_text",
+    "paired_comparison",
+    "paired_differences",
+    "paired_t_power",
+    "paired_table",
+    "prediction_interval",
+    "race",
+    "race_table",
+    "sd_upper_bound",
+    "spearman_rho",
+    "standard_error",
+    "time_to_near_best",
+]
+
 
 @dataclass(frozen=True)
 class Estimate:
@@ -187,8 +217,10 @@ def paired_differences(
     return merged[[*keys, between, "difference"]].reset_index(drop=True)
 
 
-ALPHA = 0.05  # the book's significance level, before any correction for multiplicity
-POWER = 0.8  # the power at which a minimum detectable effect is stated
+#: The book's significance level, before any correction for multiplicity
+ALPHA = 0.05
+#: The power at which a minimum detectable effect is stated
+POWER = 0.8
 
 
 def corrected_alpha(family_size: int, alpha: float = ALPHA) -> float:
@@ -295,7 +327,8 @@ def first_crossing(x: Sequence[float], y: Sequence[float], threshold: float) -> 
     return float(x0 + (x1 - x0) * (y0 - threshold) / (y0 - y1))
 
 
-NEAR_BEST = 0.02  # the threshold's distance above the baseline's best, as a share of its drop
+#: The threshold's distance above the baseline's best, as a share of its drop
+NEAR_BEST = 0.02
 
 
 def time_to_near_best(

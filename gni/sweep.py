@@ -7,7 +7,7 @@ the axis labels, the config and the summary. A run that raises is reported with 
 sweep tries it again. A diverged run is a record. With ``raise_on_failure`` (a chapter's
 choice) failures raise one GniError once every other run has finished.
 
-Both executors run through one loop (:func:`_train_all`) on a
+Both executors run through one loop (``_train_all``) on a
 ``concurrent.futures.Executor``; each worker trains with ``threads_per_worker`` torch
 threads. Ctrl-C stops a sweep at once: its queued runs are cancelled and its workers
 stopped; a run cut short leaves no record, and the next sweep resumes it from its last
@@ -38,6 +38,15 @@ from gni.executors import executor as executor_of
 from gni.grids import MAX_RUNS, SweepPoint, expand, load_grid
 from gni.results import RecordError, ResultsStore, config_columns, load_runs, read_extra
 from gni.untrusted import shown
+
+__all__ = [
+    "MAX_LISTED",
+    "MAX_THREADS",
+    "MAX_WORKERS",
+    "prepare_data",
+    "run",
+    "train_one",
+]
 
 # A probe measures a finished run: probe(config, record_folder) -> dict, saved as
 # <record>/probe_<name>.json. Probes must be importable top-level functions (Dask
@@ -152,8 +161,10 @@ def _outcome(future: concurrent.futures.Future, run_id: str) -> dict[str, Any]:
         return {"run_id": run_id, "status": "failed", "error": error, "reused": False}
 
 
-MAX_WORKERS = 1024  # processes or Dask workers a sweep starts (each holds a model)
-MAX_THREADS = 1024  # torch threads a worker runs
+#: Processes or Dask workers a sweep starts (each holds a model)
+MAX_WORKERS = 1024
+#: Torch threads a worker runs
+MAX_THREADS = 1024
 
 
 def _check_run_args(
@@ -226,7 +237,8 @@ def run(
     return _table(points, store, errors, trained, probe_errors)
 
 
-MAX_LISTED = 10  # failures a GniError names one by one
+#: Failures a GniError names one by one
+MAX_LISTED = 10
 
 
 def _failures_text(errors: dict[str, str], probe_errors: dict[str, str]) -> str:

@@ -29,10 +29,14 @@ __all__ = [
     "shown",
 ]
 
-MAX_CHARACTERS = 1_000_000  # a grid or a parameters file is a few kB
-MAX_DEPTH = 64  # nested mappings and lists
-MAX_ALIASES = 1_000  # *name references to &name anchors
-MAX_NODES = 100_000  # scalars, lists and mappings, each alias counted as what it repeats
+#: A grid or a parameters file is a few kB
+MAX_CHARACTERS = 1_000_000
+#: Nested mappings and lists
+MAX_DEPTH = 64
+#: *name references to &name anchors
+MAX_ALIASES = 1_000
+#: Scalars, lists and mappings, each alias counted as what it repeats
+MAX_NODES = 100_000
 
 _SHORT = reprlib.Repr()
 _SHORT.maxlevel = 3

@@ -5,7 +5,8 @@ import pytest
 import torch
 from scipy import stats
 
-from gni.noise import KINDS, GradientNoise
+from gni.noise import GradientNoise
+from gni.noise_options import KINDS
 from gni.schedules import make_schedule
 
 

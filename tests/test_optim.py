@@ -14,7 +14,8 @@ import pytest
 import torch
 from scipy import stats
 
-from gni.noise import KINDS, GradientNoise
+from gni.noise import GradientNoise
+from gni.noise_options import KINDS
 from gni.optim import NoisyAdamW, decay_param_groups
 from gni.schedules import make_schedule
 
