@@ -53,9 +53,11 @@ __all__ = [
     "check_record",
     "compute_record",
     "expected_training",
+    "load_baselines",
     "load_record",
     "load_records",
     "main",
+    "profile_sentence",
     "read_record",
     "record_path",
     "template_val_losses",
@@ -354,6 +356,16 @@ def baseline_losses(dataset: str, profile: str, store: ResultsStore | None = Non
     return Baseline(tuple(seeds), sum(best) / len(best), sum(final) / len(final))
 
 
+def load_baselines(
+    profiles: Sequence[str] = PROFILES,
+    datasets: Iterable[str] = DATASETS,
+    store: ResultsStore | None = None,
+) -> dict[tuple[str, str], Baseline]:
+    """:func:`baseline_losses` of every (profile, dataset)."""
+    store = store or ResultsStore()
+    return {(p, d): baseline_losses(d, p, store) for p in profiles for d in datasets}
+
+
 def template_val_losses(paper_numbers: Path) -> dict[str, float]:
     """The template's validation losses as the reviews quote them, by dataset (nats per
     character): the baseline's ``best_val_loss`` rows of ``book/paper_numbers.yaml``'s
@@ -404,8 +416,9 @@ def yardstick_table(
         )
         for kind in ("modified", "standard"):
             if record is None:
+                whole = expected_training(dataset, profile)[0] is None
                 row[f"{kind} KN, val (order)"] = (
-                    f"not computed ({_missing_text([dataset], profile)} was not at hand)"
+                    "not computed (needs the whole text)" if whole else "not computed (no text)"
                 )
             else:
                 order, nats = best_ngram(record, "val", kind == "modified")
@@ -466,20 +479,28 @@ def _sentence(
     """The sentence of :func:`chapter_sentence` and :func:`baseline_sentence`; ``subject``
     names the models' loss for one dataset, for several, and says that there is none."""
     datasets = list(records)
+    if not datasets:
+        raise GniError("no dataset to set against the n-gram yardstick")
     compared = [d for d in datasets if model.get(d) is not None and records[d] is not None]
     uncomputed = [d for d in datasets if records[d] is None]
     unrun = [d for d in datasets if model.get(d) is None and records[d] is not None]
+    missing = _missing_text(uncomputed, profile) if uncomputed else ""
+    if not compared and not unrun:
+        return (
+            f"At the {profile} profile, no n-gram yardstick is computed for "
+            f"{_and(uncomputed)}, as {missing} was not at hand."
+        )
     best = {d: best_ngram(records[d]) for d in datasets if records[d] is not None}
     shown_on = compared or unrun
     trains = [records[d]["train_chars"] for d in shown_on]
+    whose = "the same" if compared else "its runs'"  # runs to train on them, or none yet
     chars = (
-        f"the same {trains[0]:,} training characters"
+        f"{whose} {trains[0]:,} training characters"
         if len(set(trains)) == 1
-        else f"the same training characters ({_and([f'{t:,}' for t in trains])})"
+        else f"{whose} training characters ({_and([f'{t:,}' for t in trains])})"
     )
     if len(shown_on) == 1:
-        order = best[shown_on[0]][0]
-        ngrams = f"a modified Kneser-Ney {order}-gram fit on {chars} reaches"
+        ngrams = f"a modified Kneser-Ney {best[shown_on[0]][0]}-gram fit on {chars} reaches"
     else:
         orders = _and([str(best[d][0]) for d in shown_on])
         ngrams = f"modified Kneser-Ney n-grams (orders {orders}) fit on {chars} reach"
@@ -488,23 +509,20 @@ def _sentence(
         loss = subject[0] if len(compared) == 1 else subject[1]
         ours = _and([_nats(model[d]) for d in compared])
         verb = "is" if len(compared) == 1 else "are"
+        verdict = _verdicts({d: model[d] for d in compared}, {d: best[d][1] for d in compared})
         text = (
             f"At the {profile} profile, {loss} {verb} {ours} nats per character on "
-            f"{_and(compared)}, where {ngrams} {theirs}: "
-            f"{_verdicts({d: model[d] for d in compared}, {d: best[d][1] for d in compared})}"
+            f"{_and(compared)}, where {ngrams} {theirs}: {verdict}"
         )
         if unrun:
             text += f" (on {_and(unrun)}, {subject[2]})"
-    elif unrun:
+    else:
         text = (
             f"At the {profile} profile, {subject[2]}, so where its transformer stands "
             f"against counts is not known here; {ngrams} {theirs} nats per character on "
             f"{_and(unrun)}"
         )
-    else:
-        text = f"At the {profile} profile, no n-gram yardstick is computed"
     if uncomputed:
-        missing = _missing_text(uncomputed, profile)
         text += f"; none is computed for {_and(uncomputed)}, as {missing} was not at hand"
     return text + "."
 
@@ -517,10 +535,12 @@ def chapter_sentence(runs: pd.DataFrame, profile: str, records: Mapping[str, Rec
     has learned less, more or as much as counts (per dataset when they differ)."""
     ok = runs[(runs["status"] == "ok") & runs["best_val_loss"].notna()]
     lowest = ok.groupby("dataset")["best_val_loss"].min().to_dict()
-    n = len(ok)
+    who = f"this chapter's {len(runs):,} runs"
+    if len(ok) < len(runs):
+        who = f"the {len(ok):,} of {who} that did not diverge"
     subject = (
-        f"the lowest best validation loss among this chapter's {n:,} runs",
-        f"the lowest best validation losses among this chapter's {n:,} runs",
+        f"the lowest best validation loss among {who}",
+        f"the lowest best validation losses among {who}",
         "this chapter has no run that ended without diverging",
     )
     return _sentence(profile, subject, lowest, records)
@@ -534,7 +554,9 @@ def baseline_sentence(
     (and over how many seeds) against the best modified Kneser-Ney n-gram."""
     losses = {d: b.best_val_loss for d, b in baselines.items()}
     counts = [len(baselines[d].seeds) for d in records if losses.get(d) is not None]
-    if len(set(counts)) == 1:
+    if not counts:
+        seeds = "no seeds"  # not said: there is no loss to say it of
+    elif len(set(counts)) == 1:
         seeds = (
             f"{counts[0]} seed{'s' if counts[0] > 1 else ''}{' each' if len(counts) > 1 else ''}"
         )
@@ -548,10 +570,22 @@ def baseline_sentence(
     return _sentence(profile, subject, losses, records)
 
 
+def profile_sentence(
+    profile: str,
+    records: Mapping[tuple[str, str], Record | None],
+    baselines: Mapping[tuple[str, str], Baseline],
+) -> str:
+    """:func:`baseline_sentence` of ``profile``, from mappings by (profile, dataset) such
+    as :func:`load_records` and :func:`load_baselines` give; its datasets in their order."""
+    mine = {d: r for (p, d), r in records.items() if p == profile}
+    return baseline_sentence(profile, {d: baselines[(profile, d)] for d in mine}, mine)
+
+
 def chapter_standing(runs: pd.DataFrame, profile: str) -> str:
     """:func:`chapter_sentence` of a chapter's ``runs`` at ``profile``, with the records of
-    the datasets they train on (in the order of ``runs``), from :func:`load_record`."""
-    datasets = list(dict.fromkeys(runs["dataset"]))
+    the datasets they train on (in the order of :data:`gni.data.DATASETS`), from
+    :func:`load_record`."""
+    datasets = [d for d in DATASETS if d in set(runs["dataset"])]
     return chapter_sentence(runs, profile, {d: load_record(d, profile) for d in datasets})
 
 

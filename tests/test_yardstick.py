@@ -218,7 +218,7 @@ def test_the_table_sets_each_profiles_baseline_beside_its_ngrams():
     unrun = table.loc[("cpu", "enwik8")]
     assert (unrun["baseline seeds"], unrun["baseline best val"]) == ("not run", "")
     paper = table.loc[("paper", "enwik8")]
-    assert paper["modified KN, val (order)"] == "not computed (the whole text was not at hand)"
+    assert paper["modified KN, val (order)"] == "not computed (needs the whole text)"
     assert paper["train characters"] == 90_000_000
     assert paper["template best val (reviews)"] == "1.0048"
     assert table.loc[("smoke", "text8"), "baseline seeds"] == "tests only"
@@ -246,10 +246,10 @@ def test_a_chapter_on_one_dataset_beaten_by_counts():
     rows = [("shakespeare_char", "ok", 2.6), ("shakespeare_char", "ok", 2.45)]
     chapter = runs([*rows, ("shakespeare_char", "diverged", None)])
     assert yardstick.chapter_sentence(chapter, "cpu", {"shakespeare_char": record()}) == (
-        "At the cpu profile, the lowest best validation loss among this chapter's 2 runs is "
-        "2.450 nats per character on shakespeare_char, where a modified Kneser-Ney 5-gram fit "
-        "on the same 15,000 training characters reaches 2.300: the transformer has learned "
-        "less than counts do."
+        "At the cpu profile, the lowest best validation loss among the 2 of this chapter's 3 "
+        "runs that did not diverge is 2.450 nats per character on shakespeare_char, where a "
+        "modified Kneser-Ney 5-gram fit on the same 15,000 training characters reaches "
+        "2.300: the transformer has learned less than counts do."
     )
 
 
@@ -286,7 +286,7 @@ def test_a_dataset_without_runs_or_without_an_ngram_is_named():
     assert yardstick.chapter_sentence(runs([]), "paper", records) == (
         "At the paper profile, this chapter has no run that ended without diverging, so "
         "where its transformer stands against counts is not known here; a modified "
-        "Kneser-Ney 5-gram fit on the same 1,003,854 training characters reaches 2.300 nats "
+        "Kneser-Ney 5-gram fit on its runs' 1,003,854 training characters reaches 2.300 nats "
         "per character on shakespeare_char; none is computed for enwik8 and text8, as the "
         "whole text was not at hand."
     )
@@ -336,3 +336,42 @@ def test_every_committed_record_is_well_formed_and_of_the_profiles_training_text
     for profile, dataset in COMMITTED:
         r = yardstick.read_record(folder / f"{dataset}-{profile}.json", dataset, profile)
         assert r["made_by"]["git_commit"] and not r["made_by"]["git_commit"].endswith("+dirty")
+
+
+def test_a_profiles_sentence_takes_its_own_datasets_from_the_tables_mappings(tmp_path):
+    records = {("cpu", "shakespeare_char"): record(), ("paper", "shakespeare_char"): None}
+    baselines = yardstick.load_baselines(
+        ["cpu", "paper"], ["shakespeare_char"], ResultsStore(tmp_path)
+    )
+    assert baselines == {key: Baseline((), None, None) for key in records}
+    baselines[("cpu", "shakespeare_char")] = Baseline((0,), 2.5, 2.6)
+    assert yardstick.profile_sentence("cpu", records, baselines) == (
+        yardstick.baseline_sentence(
+            "cpu",
+            {"shakespeare_char": baselines[("cpu", "shakespeare_char")]},
+            {"shakespeare_char": record()},
+        )
+    )
+    assert "(the mean of 1 seed) is 2.500" in yardstick.profile_sentence("cpu", records, baselines)
+    assert yardstick.profile_sentence("paper", records, baselines) == (
+        "At the paper profile, no n-gram yardstick is computed for shakespeare_char, as "
+        "the whole text was not at hand."
+    )
+
+
+def test_a_chapters_standing_reads_the_records_of_its_datasets_in_the_books_order(tmp_path):
+    for dataset in ("text8", "shakespeare_char"):
+        yardstick.write_record(record(dataset), yardstick.record_path(dataset, "cpu"))
+    chapter = runs([("text8", "ok", 2.5), ("shakespeare_char", "ok", 2.5)])
+    assert yardstick.chapter_standing(chapter, "cpu") == (
+        "At the cpu profile, the lowest best validation losses among this chapter's 2 runs "
+        "are 2.500 and 2.500 nats per character on shakespeare_char and text8, where "
+        "modified Kneser-Ney n-grams (orders 5 and 5) fit on the same 15,000 training "
+        "characters reach 2.300 and 2.300: on every dataset the transformer has learned "
+        "less than counts do."
+    )
+
+
+def test_no_dataset_is_no_sentence():
+    with pytest.raises(GniError, match="no dataset"):
+        yardstick.chapter_sentence(runs([]), "cpu", {})
