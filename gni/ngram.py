@@ -279,3 +279,73 @@ def yardstick(
             if split in data.splits:
                 rows.append((order, split, model.cross_entropy(data.splits[split])))
     return pd.DataFrame(rows, columns=["order", "split", "nats_per_char"])
+
+
+def fit_orders(
+    tokens: Sequence[int] | np.ndarray,
+    max_order: int,
+    vocab_size: int,
+    discount: float | None = None,
+    modified: bool = False,
+) -> list[KneserNey]:
+    """``KneserNey.fit(tokens, k, vocab_size, discount, modified)`` for k = 1..max_order,
+    from one pass of counting: max_order passes over the text, not max_order (max_order
+    + 1) / 2.
+
+    Below its highest order, an order-k model holds the continuation counts of orders
+    1..k-1, which do not depend on k; only its highest order holds raw counts. So one
+    pass counts, for every k, the raw k-grams and their continuation counts, and each
+    model is the one :meth:`KneserNey.fit` gives (same discounts, same probabilities).
+    """
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1:
+        raise GniError(f"vocab_size={vocab_size!r} is out of range; allowed: an integer >= 1")
+    if (
+        isinstance(max_order, bool)
+        or not isinstance(max_order, int)
+        or not 1 <= max_order <= MAX_ORDER
+    ):
+        raise GniError(
+            f"max_order={max_order!r} is out of range; allowed: an integer 1..{MAX_ORDER}"
+        )
+    x = _check_tokens(tokens, vocab_size, "tokens")
+    if len(x) < max_order:
+        raise GniError(
+            f"tokens: {len(x)} characters; an order-{max_order} model needs at least {max_order}"
+        )
+    _check_discount(discount, modified)
+    raw: list[tuple[np.ndarray, np.ndarray, int]] = []  # order k: codes, c_k, contexts
+    continuation: list[tuple[np.ndarray, np.ndarray, int]] = []  # the same, N1+(. h w)
+    prefix_ids = np.zeros(len(x), dtype=np.int64)  # rank of the (k-1)-gram at each start
+    n_contexts = 1  # distinct (k-1)-grams: one empty context at order 1
+    for k in range(1, max_order + 1):
+        codes, first, ids = np.unique(
+            prefix_ids[: len(x) - k + 1] * vocab_size + x[k - 1 :],
+            return_index=True,
+            return_inverse=True,
+        )
+        if raw:  # order k - 1's continuation counts: the distinct k-grams ending in each
+            lower_codes, _, lower_contexts = raw[-1]
+            counts = np.bincount(prefix_ids[first + 1], minlength=len(lower_codes))
+            continuation.append((lower_codes, counts, lower_contexts))
+        raw.append((codes, np.bincount(ids, minlength=len(codes)), n_contexts))
+        prefix_ids, n_contexts = ids, len(codes)
+    levels = [_fitted(*c, vocab_size, discount, modified) for c in continuation]
+    models = []
+    for k in range(1, max_order + 1):
+        fitted = [*levels[: k - 1], _fitted(*raw[k - 1], vocab_size, discount, modified)]
+        discounts = tuple(d for _, d in fitted)
+        models.append(KneserNey(k, vocab_size, discounts, tuple(level for level, _ in fitted)))
+    return models
+
+
+def _fitted(
+    codes: np.ndarray,
+    counts: np.ndarray,
+    n_contexts: int,
+    vocab_size: int,
+    discount: float | None,
+    modified: bool,
+) -> tuple[_Level, tuple[float, float, float]]:
+    """An order's level and its discounts, as :meth:`KneserNey.fit` makes them."""
+    d = _estimate(counts, modified) if discount is None else (float(discount),) * 3
+    return _level(codes, counts, n_contexts, vocab_size, d), d
