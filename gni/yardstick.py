@@ -259,12 +259,14 @@ def compute_record(dataset: str, profile: str) -> Record:
 
 def load_record(dataset: str, profile: str, root: Path | None = None) -> Record | None:
     """The record of ``dataset`` at ``profile``: the results store's (``root``) if it has
-    one; else the one kept in the data folder; else computed now, and kept there, if
+    one; else the one committed with the checkout (a store of your own still reads the
+    book's); else the one kept in the data folder; else computed now, and kept there, if
     the text is at hand (:func:`gni.data.at_hand`); else None (not computed). A record
-    of the results store that is broken or out of date is a GniError naming it."""
-    committed = record_path(dataset, profile, root)
-    if committed.exists():
-        return read_record(committed, dataset, profile)
+    of a store that is broken or out of date is a GniError naming it."""
+    for store in (root or paths.results_dir(), paths.home() / "results"):
+        committed = record_path(dataset, profile, store)
+        if committed.exists():
+            return read_record(committed, dataset, profile)
     kept = cache_path(dataset, profile)
     if kept.is_file():
         try:

@@ -1,12 +1,15 @@
 """The setup chapter's tables (gni.chapters.setup), on small constructed datasets and
 settings whose rows can be checked by hand."""
 
+import math
 from dataclasses import replace
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 
 from gni.chapters import setup
+from gni.chapters.setup import calibration_summary, calibration_table
 from gni.config import profile_config
 from gni.data import DATASETS, Dataset, Source
 
@@ -203,3 +206,50 @@ def test_the_splits_table_has_a_row_per_dataset_and_profile(manifests):
     assert list(table["epochs"]) == [f"{21 * 8 * 32 / 900:.1f}", f"{5001 * 64 * 256 / 900:.1f}"]
     assert ("ef" * 32)[:12] in table.loc[("shakespeare_char", "smoke"), "digest of the text"]
     assert SHA[:12] in table.loc[("shakespeare_char", "paper"), "digest of the text"]
+
+
+def _calibration(chosen_ran: bool = True):
+    from gni.config import make_config
+    from gni.grids import SweepPoint
+
+    shapes = {
+        "short": {"train_chars": 250_000, "max_iters": 599},
+        "long": {"train_chars": 250_000, "max_iters": 1799},
+        "all text": {},
+    }
+    points = [
+        SweepPoint(make_config("shakespeare_char", "cpu-long", 0, o), {"shape": name})
+        for name, o in shapes.items()
+    ]
+    ids = [p.config.run_id for p in points]
+    runs = pd.DataFrame(
+        {
+            "run_id": ids,
+            "status": ["ok", "ok", "ok" if chosen_ran else "diverged"],
+            "best_val_loss": [2.3, 2.1, 1.7],
+            "best_val_iter": [599, 1500, 2400],
+            "final_val_loss": [2.31, 2.2, 1.71],
+            "wall_seconds": [60.0, 180.0, 270.0],
+        }
+    )
+    return calibration_table(points, runs, chosen=ids[2])
+
+
+def test_the_calibration_table_gives_each_shapes_epochs_losses_and_the_chosen_one():
+    table = _calibration()
+    assert table.loc["short", "steps"] == 600 and table.loc["short", "epochs"] == pytest.approx(
+        round(600 * 16 * 64 / 250_000, 1)
+    )
+    assert table.loc["all text", "train characters"] > 1_000_000  # the whole train split
+    assert table.loc["long", "at step"] == 1500 and table.loc["all text", "minutes"] == 4.5
+    assert table["profile"].tolist() == ["", "", "cpu-long"]
+    summary = calibration_summary(table, ngram_val=1.5)
+    assert summary["best"] == "1.700" and summary["best_step"] == "2,400"
+    assert summary["ngram_gap"] == "+0.200" and summary["fewer_gap"] == "0.400"
+    assert summary["steps"] == "2,400" and summary["n_shapes"] == "3"
+
+
+def test_a_shape_whose_run_did_not_end_has_no_losses():
+    table = _calibration(chosen_ran=False)
+    assert math.isnan(table.loc["all text", "best val"])
+    assert math.isnan(table.loc["all text", "minutes"])

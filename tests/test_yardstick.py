@@ -113,6 +113,7 @@ def test_the_training_characters_are_the_profiles_without_the_data():
 
 def test_the_results_stores_record_comes_first_then_the_kept_one(monkeypatch, tmp_path):
     monkeypatch.setenv("GNI_DATA_DIR", str(tmp_path / "data"))  # not the shared data folder
+    monkeypatch.setattr(yardstick.paths, "home", lambda: tmp_path / "checkout")  # none there
     committed = record(modified=(3, 2.9, 2.8, 2.7, 2.6, 2.5, 2.4, 2.1))
     yardstick.write_record(committed, yardstick.record_path("shakespeare_char", "cpu"))
     yardstick.write_record(record(), yardstick.cache_path("shakespeare_char", "cpu"))
@@ -129,8 +130,17 @@ def test_without_a_record_or_the_text_nothing_is_computed(monkeypatch, tmp_path)
     assert not (tmp_path / "empty").exists()
 
 
-def test_a_computed_record_is_the_ngrams_of_the_profiles_training_text():
+def test_a_store_of_your_own_reads_the_records_committed_with_the_checkout(tmp_path):
+    """The results store is a fresh folder (conftest): the checkout's record is read, and
+    nothing is computed or kept."""
+    committed = yardstick.record_path("shakespeare_char", "cpu", ROOT / "results")
+    assert yardstick.load_record("shakespeare_char", "cpu") == json.loads(committed.read_text())
+    assert not yardstick.cache_path("shakespeare_char", "cpu").exists()
+
+
+def test_a_computed_record_is_the_ngrams_of_the_profiles_training_text(monkeypatch, tmp_path):
     """The smoke profile's shakespeare_char: 20,000 training characters, its whole val."""
+    monkeypatch.setattr(yardstick.paths, "home", lambda: tmp_path / "checkout")  # none there
     r = yardstick.load_record("shakespeare_char", "smoke")
     assert r["train_chars"] == 20_000 and r["scored_chars"] == {"val": 111_540, "test": 0}
     assert yardstick.cache_path("shakespeare_char", "smoke").is_file()

@@ -7,6 +7,7 @@ characters, which are bytes: every dataset is modelled byte by byte.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ import pandas as pd
 
 from gni.config import PROFILES, RunConfig, profile_config
 from gni.data import DATASETS, Dataset, describe, split_sizes
+from gni.grids import SweepPoint
 from gni.model import count_parameters
 from gni.tables import digest_html, link_html
 from gni.train import build_model
@@ -167,3 +169,58 @@ def splits_table(
             config = profile_config(name, profile)
             rows.append(split_row(dataset, config, text_digest(dataset, config)))
     return pd.DataFrame(rows).set_index(["dataset", "profile"])
+
+
+def calibration_table(
+    points: Sequence[SweepPoint], runs: pd.DataFrame, chosen: str, axis: str = "shape"
+) -> pd.DataFrame:
+    """Table S6: one row per shape of the ``cpu-long`` calibration grid (``points``, its
+    labels on ``axis``), from its runs' records (``runs``, a :func:`gni.results.load_runs`
+    table): the training characters, steps and epochs, the best validation loss (nats per
+    character) and the step of that evaluation, the final one (the whole split), the
+    run's wall-clock minutes, and whether the profile took this shape (its run id is
+    ``chosen``). A shape without a record of a run that ended has NaN losses."""
+    ended = runs[runs["status"] == "ok"].set_index("run_id") if len(runs) else pd.DataFrame()
+    rows = []
+    for point in points:
+        c = point.config
+        dataset = DATASETS[c.dataset]
+        train = split_sizes(dataset, c.data_bytes or dataset.text_bytes)["train"]
+        train = min(train, c.train_chars or train)
+        r = ended.loc[c.run_id] if c.run_id in ended.index else {}
+        rows.append(
+            {
+                "shape": point.labels[axis],
+                "train characters": train,
+                "steps": c.max_iters + 1,
+                "epochs": round(epochs(c, train), 1),
+                "best val": r.get("best_val_loss", math.nan),
+                "at step": r.get("best_val_iter", math.nan),
+                "final val": r.get("final_val_loss", math.nan),
+                "minutes": r.get("wall_seconds", math.nan) / 60,
+                "profile": "cpu-long" if c.run_id == chosen else "",
+            }
+        )
+    return pd.DataFrame(rows).set_index("shape")
+
+
+def calibration_summary(table: pd.DataFrame, ngram_val: float) -> dict[str, str]:
+    """What the setup chapter's prose says of :func:`calibration_table` ``table``: the
+    chosen shape, its best validation loss (nats per character) and the step of that
+    evaluation, its steps, epochs and minutes, its distance to the n-gram's validation
+    loss ``ngram_val``, and how far the best shape on fewer training characters stayed
+    above it."""
+    chosen = table[table["profile"] != ""]
+    row = chosen.iloc[0]
+    fewer = table.loc[table["train characters"] < row["train characters"], "best val"]
+    return {
+        "shape": str(chosen.index[0]),
+        "best": f"{row['best val']:.3f}",
+        "best_step": f"{int(row['at step']):,}",
+        "steps": f"{int(row['steps']) - 1:,}",
+        "epochs": f"{row['epochs']:.1f}",
+        "minutes": f"{row['minutes']:.1f}",
+        "ngram_gap": f"{row['best val'] - ngram_val:+.3f}",
+        "fewer_gap": f"{fewer.min() - row['best val']:.3f}" if fewer.notna().any() else "n/a",
+        "n_shapes": str(int(table["best val"].notna().sum())),
+    }
