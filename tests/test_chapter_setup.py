@@ -3,15 +3,18 @@ settings whose rows can be checked by hand."""
 
 import math
 from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
 from gni.chapters import setup
-from gni.chapters.setup import calibration_summary, calibration_table
+from gni.chapters.setup import calibration_summary, calibration_table, stored_runs
 from gni.config import profile_config
 from gni.data import DATASETS, Dataset, Source
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SHA = "ab" * 32
 TINY = Dataset(  # 1,000 bytes: 900 train, 50 val, 50 test
@@ -253,3 +256,26 @@ def test_a_shape_whose_run_did_not_end_has_no_losses():
     table = _calibration(chosen_ran=False)
     assert math.isnan(table.loc["all text", "best val"])
     assert math.isnan(table.loc["all text", "minutes"])
+    summary = calibration_summary(table, ngram_val=1.5)
+    assert summary["best"] == summary["ngram_gap"] == summary["fewer_gap"] == "n/a"
+    assert summary["steps"] == "2,400" and summary["n_shapes"] == "2"
+
+
+def test_a_store_without_the_calibration_runs_says_so():
+    """A results store of your own (the smoke book's): no record of any shape."""
+    from gni.grids import expand, load_grid
+
+    grid = expand(load_grid(ROOT / "grids" / "calibrate_cpu_long.yaml"))
+    table = calibration_table(grid, pd.DataFrame(), chosen=grid[2].config.run_id)
+    assert table["best val"].isna().all() and table["profile"].tolist().count("cpu-long") == 1
+    assert calibration_summary(table, ngram_val=1.5)["best"] == "n/a"
+
+
+def test_only_the_runs_the_store_holds_are_read(tmp_path):
+    from gni.grids import expand, load_grid
+    from gni.results import ResultsStore
+
+    grid = expand(load_grid(ROOT / "grids" / "calibrate_cpu_long.yaml"))
+    assert stored_runs(grid, ResultsStore(tmp_path)).empty  # an empty store: no error
+    committed = stored_runs(grid, ResultsStore(ROOT / "results"))
+    assert set(committed["run_id"]) == {p.config.run_id for p in grid}

@@ -17,6 +17,7 @@ from gni.config import PROFILES, RunConfig, profile_config
 from gni.data import DATASETS, Dataset, describe, split_sizes
 from gni.grids import SweepPoint
 from gni.model import count_parameters
+from gni.results import ResultsStore, load_runs
 from gni.tables import digest_html, link_html
 from gni.train import build_model
 
@@ -209,10 +210,19 @@ def calibration_summary(table: pd.DataFrame, ngram_val: float) -> dict[str, str]
     chosen shape, its best validation loss (nats per character) and the step of that
     evaluation, its steps, epochs and minutes, its distance to the n-gram's validation
     loss ``ngram_val``, and how far the best shape on fewer training characters stayed
-    above it."""
+    above it. Without a record of the chosen shape's run (a results store of your own),
+    every number is "n/a"."""
     chosen = table[table["profile"] != ""]
     row = chosen.iloc[0]
     fewer = table.loc[table["train characters"] < row["train characters"], "best val"]
+    if math.isnan(row["best val"]):
+        missing = ("best", "best_step", "minutes", "ngram_gap", "fewer_gap")
+        return {
+            "shape": str(chosen.index[0]),
+            "steps": f"{int(row['steps']) - 1:,}",
+            "epochs": f"{row['epochs']:.1f}",
+            "n_shapes": str(int(table["best val"].notna().sum())),
+        } | dict.fromkeys(missing, "n/a")
     return {
         "shape": str(chosen.index[0]),
         "best": f"{row['best val']:.3f}",
@@ -224,3 +234,10 @@ def calibration_summary(table: pd.DataFrame, ngram_val: float) -> dict[str, str]
         "fewer_gap": f"{fewer.min() - row['best val']:.3f}" if fewer.notna().any() else "n/a",
         "n_shapes": str(int(table["best val"].notna().sum())),
     }
+
+
+def stored_runs(points: Sequence[SweepPoint], store: ResultsStore | None = None) -> pd.DataFrame:
+    """:func:`gni.results.load_runs` of the runs of ``points`` that ``store`` holds (a
+    store of your own may hold none of the calibration's); nothing is trained."""
+    store = store or ResultsStore()
+    return load_runs([p.config.run_id for p in points if store.has(p.config.run_id)], store)
