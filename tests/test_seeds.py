@@ -77,6 +77,7 @@ def test_the_registry_names_the_seeds_the_chapters_run_with():
     assert list(reports["transfer"].seeds) == split_seeds(schedules["transfer_seeds"])
     assert list(choices["screen-picks"].seeds) == _grid_seeds(schedules["screen_grid"])
     assert list(choices["sgd-learning-rate"].seeds) == _grid_seeds(schedules["sgd_grid"])
+    assert list(choices["cpu-long-shape"].seeds) == _grid_seeds("calibrate_cpu_long")
     regularizers = _defaults("03_regularizers")
     assert list(reports["regularizers"].seeds) == split_seeds(regularizers["report_seeds"])
     assert regularizers["tuning"] == "shakespeare_char:" + ",".join(
