@@ -230,9 +230,11 @@ def normalise(notebook: Path, source: Path, target: Path, executed: Path) -> Non
     Records repository-relative paths, drops papermill's and the kernel's timestamps,
     gives papermill's injected-parameters cell a fixed id and hides it from the book
     (the parameters cell above it shows the defaults; the chapter states what it ran with),
-    pastes what the chapter glued into its prose (:func:`gni.glue.paste_glue`; other
-    chapters' values are read from ``executed``), so that JupyterLab, Binder and nbconvert
-    show its findings, and gives each figure its alt text (:func:`gni.glue.carry_alt_texts`).
+    joins a cell's consecutive printed outputs of one stream (the kernel splits them by
+    timing, not by content: :func:`join_streams`), pastes what the chapter glued into its
+    prose (:func:`gni.glue.paste_glue`; other chapters' values are read from
+    ``executed``), so that JupyterLab, Binder and nbconvert show its findings, and gives
+    each figure its alt text (:func:`gni.glue.carry_alt_texts`).
     """
     import nbformat
 
@@ -249,9 +251,30 @@ def normalise(notebook: Path, source: Path, target: Path, executed: Path) -> Non
             cell.id = INJECTED_CELL_ID
             if "remove-cell" not in tags:
                 tags.append("remove-cell")
+        if "outputs" in cell:
+            cell.outputs = join_streams(cell.outputs)
     paste_glue(nb, executed)
     carry_alt_texts(nb)
     nbformat.write(nb, notebook)
+
+
+def join_streams(outputs: list[Any]) -> list[Any]:
+    """``outputs`` with each run of consecutive ``stream`` outputs of the same name
+    (stdout, stderr) joined into one: what a cell prints, whichever way the kernel's
+    messages split it."""
+    joined: list[Any] = []
+    for output in outputs:
+        previous = joined[-1] if joined else None
+        if (
+            output.get("output_type") == "stream"
+            and previous is not None
+            and previous.get("output_type") == "stream"
+            and previous.get("name") == output.get("name")
+        ):
+            previous["text"] = "".join(previous["text"]) + "".join(output["text"])
+        else:
+            joined.append(output)
+    return joined
 
 
 def check_book_parameters(

@@ -430,7 +430,7 @@ def test_failing_chapter_stops_the_build_and_keeps_the_old_output(tmp_path, monk
     with pytest.raises(
         GniError,
         match=r"notebook 01_reproduce.ipynb failed in cell \d+: "
-        r"ValueError: parameter n_seeds=1",
+        r"GniError: parameter n_seeds=1",
     ):
         build_book(root, profile="smoke", parameters={"n_seeds": 1}, only=["01_reproduce"])
     assert (executed / "01_reproduce.ipynb").read_text() == "previous output"
@@ -664,3 +664,21 @@ def test_a_chapter_reads_the_executed_notebooks_of_the_book_it_runs_in(tmp_path,
     assert executed_notebook("02_schedules") == ROOT / "book/executed/02_schedules.ipynb"
     (tmp_path / "book" / "executed").mkdir(parents=True)
     assert executed_notebook("02_schedules") == tmp_path / "book/executed/02_schedules.ipynb"
+
+
+def test_a_cells_printed_output_is_one_stream_however_the_kernel_split_it():
+    from gni.book import join_streams
+
+    split = [
+        {"output_type": "stream", "name": "stdout", "text": "a\n"},
+        {"output_type": "stream", "name": "stdout", "text": ["b\n", "c\n"]},
+        {"output_type": "stream", "name": "stderr", "text": "warning\n"},
+        {"output_type": "display_data", "data": {}},
+        {"output_type": "stream", "name": "stdout", "text": "d\n"},
+    ]
+    assert join_streams(split) == [
+        {"output_type": "stream", "name": "stdout", "text": "a\nb\nc\n"},
+        {"output_type": "stream", "name": "stderr", "text": "warning\n"},
+        {"output_type": "display_data", "data": {}},
+        {"output_type": "stream", "name": "stdout", "text": "d\n"},
+    ]
