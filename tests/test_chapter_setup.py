@@ -10,7 +10,12 @@ import pandas as pd
 import pytest
 
 from gni.chapters import setup
-from gni.chapters.setup import calibration_summary, calibration_table, stored_runs
+from gni.chapters.setup import (
+    calibration_summary,
+    calibration_table,
+    shown_calibration,
+    stored_runs,
+)
 from gni.config import profile_config
 from gni.data import DATASETS, Dataset, Source
 
@@ -279,3 +284,14 @@ def test_only_the_runs_the_store_holds_are_read(tmp_path):
     assert stored_runs(grid, ResultsStore(tmp_path)).empty  # an empty store: no error
     committed = stored_runs(grid, ResultsStore(ROOT / "results"))
     assert set(committed["run_id"]) == {p.config.run_id for p in grid}
+
+
+def test_the_calibration_is_shown_with_fixed_decimals():
+    shown = shown_calibration(_calibration(chosen_ran=False))
+    assert shown.loc["long", ["epochs", "best val", "at step", "minutes"]].tolist() == [
+        "7.4",
+        "2.100",
+        "1,500",
+        "3.0",
+    ]
+    assert shown.loc["all text", "best val"] == "" and shown.loc["all text", "epochs"] == "2.4"

@@ -241,3 +241,22 @@ def stored_runs(points: Sequence[SweepPoint], store: ResultsStore | None = None)
     store of your own may hold none of the calibration's); nothing is trained."""
     store = store or ResultsStore()
     return load_runs([p.config.run_id for p in points if store.has(p.config.run_id)], store)
+
+
+def shown_calibration(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`calibration_table` as the page shows it: epochs and minutes to one decimal,
+    losses to three, the step as an integer; empty where a shape has no run."""
+
+    def text(values: pd.Series, pattern: str) -> list[str]:
+        return ["" if pd.isna(v) else pattern.format(v) for v in values]
+
+    shown = table.copy()
+    for column, pattern in {
+        "epochs": "{:.1f}",
+        "best val": "{:.3f}",
+        "at step": "{:,.0f}",
+        "final val": "{:.3f}",
+        "minutes": "{:.1f}",
+    }.items():
+        shown[column] = text(table[column], pattern)
+    return shown
