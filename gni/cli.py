@@ -234,6 +234,18 @@ def _command(commands: argparse._SubParsersAction, name: str, what: str) -> argp
     return parser
 
 
+def _training_options(parser: argparse.ArgumentParser) -> None:
+    """The options of every command that trains runs itself: device, checkpoints, quiet."""
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument(
+        "--checkpoint-interval",
+        type=int,
+        default=None,
+        help="steps between checkpoints (default: every evaluation; 0: none)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gni", description=DESCRIPTION, epilog=EXAMPLES, formatter_class=HelpFormatter
@@ -265,14 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a RunConfig field, e.g. --set dropout=0.1 "
         "--set noise_schedule=exponential --set noise_args=sigma0:0.01,gamma:0.999",
     )
-    tr.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    tr.add_argument(
-        "--checkpoint-interval",
-        type=int,
-        default=None,
-        help="steps between checkpoints (default: every evaluation; 0: none)",
-    )
-    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    _training_options(tr)
     tr.set_defaults(func=_cmd_train)
 
     pr = _command(
@@ -296,14 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the noise run's own settings (default: noise_schedule=exponential, "
         "noise_args=sigma0:0.01,gamma:0.99)",
     )
-    pr.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    pr.add_argument(
-        "--checkpoint-interval",
-        type=int,
-        default=None,
-        help="steps between checkpoints (default: every evaluation; 0: none)",
-    )
-    pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    _training_options(pr)
     pr.set_defaults(func=_cmd_pairs)
 
     sw = _command(commands, "sweep", "train a grid of runs (what the store lacks)")
