@@ -1,0 +1,748 @@
+"""The decisive test's envelope: every arm tuned alike, piloted, then frozen before confirming.
+
+The design is the committed pre-registration ``book/preregistration/design.yaml``
+(:func:`load_design`). For each regime (a profile), dataset and arm it declares, a study
+draws ``trials`` settings with Optuna's TPE sampler, seeded alike for every arm, and trains
+each one on the regime's tuning seed; the value told to the sampler is the run's primary
+measure (best validation loss). Studies run one trial after another, so a study is a pure
+function of its records: run again, it replays the same suggestions, finds each run in the
+results store and trains only what is missing. That is how it resumes.
+
+A study's trials are summarised in ``<results>/envelope/<regime>-<dataset>-<arm>.json``
+(:data:`FORMAT`): the trial number, its parameters, its run id and value, and the
+learning-rate range it was drawn from. A chosen learning rate within ``edge_factor`` of an
+edge of its range extends the range on that side and adds trials (the design's rule).
+
+Then the pilot reruns each arm's choice on the pilot seeds; :func:`freeze` turns the pilot's
+paired spread into the number of confirmation seeds (:func:`seeds_needed`) and writes
+``book/preregistration/<regime>.yaml``, which is committed before any confirmation run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import math
+import sys
+import typing
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from gni import GniError, paths
+from gni.atomic import atomic_file, write_json
+from gni.config import PROFILES, RunConfig, make_config
+from gni.data import DATASETS
+from gni.results import ResultsStore
+from gni.stats import corrected_alpha, paired_t_power, sd_upper_bound
+from gni.untrusted import load_yaml, read_text, shown
+from gni.validation import check_seeds
+
+__all__ = [
+    "FORMAT",
+    "Design",
+    "Regime",
+    "arm_overrides",
+    "chosen_params",
+    "confirmation_configs",
+    "design_path",
+    "freeze",
+    "frozen_path",
+    "load_design",
+    "load_frozen",
+    "load_trials",
+    "main",
+    "on_edge",
+    "pilot_configs",
+    "pooled_paired_sd",
+    "seeds_needed",
+    "trials_path",
+    "tune",
+]
+
+#: The version of a study's trials record.
+FORMAT = 1
+#: Significant digits kept of every tuned number: the run's settings, as its labels print them.
+DIGITS = 4
+#: The most extensions of a learning-rate range one study makes.
+MAX_EXTENSIONS = 3
+
+
+def design_path() -> Path:
+    """The committed design: ``book/preregistration/design.yaml`` in the checkout."""
+    return paths.home() / "book" / "preregistration" / "design.yaml"
+
+
+def frozen_path(regime: str, design_file: Path | None = None) -> Path:
+    """The committed second stage of ``regime``: ``<regime>.yaml`` beside the design."""
+    return (design_file or design_path()).parent / f"{regime}.yaml"
+
+
+def trials_path(regime: str, dataset: str, arm: str, root: Path | None = None) -> Path:
+    """Where a study's trials are summarised, beside the run records."""
+    return (root or paths.results_dir()) / "envelope" / f"{regime}-{dataset}-{arm}.json"
+
+
+@dataclass(frozen=True)
+class Regime:
+    """One regime of the design: a profile and what it tunes, pilots and confirms."""
+
+    name: str
+    profile: str
+    datasets: dict[str, tuple[str, ...]]  # dataset -> its arms
+    trials: int
+    startup_trials: int
+    tuning_seed: int
+    pilot_seeds: tuple[int, ...]
+    first_seed: int
+    min_seeds: int
+    max_seeds: int
+    warm_start: str | None = None  # a regime whose choices are each arm's first trial
+
+
+@dataclass(frozen=True)
+class Design:
+    """``book/preregistration/design.yaml``, checked."""
+
+    alpha: float
+    power: float
+    target_mde: float
+    primary_measure: str
+    secondary_measures: tuple[str, ...]
+    arms: dict[str, dict[str, Any]]  # name -> {settings, noise}
+    learning_rate: tuple[float, float]
+    families: dict[str, dict[str, Any]]  # name -> {settings, sigma0: (lo, hi), [decay]}
+    edge_factor: float
+    extension_factor: float
+    extension_trials: int
+    sampler_seed: int
+    regimes: dict[str, Regime]
+    sd_confidence: float
+    hypotheses: dict[str, dict[str, Any]]
+
+    def regime(self, name: str) -> Regime:
+        if name not in self.regimes:
+            raise GniError(
+                f"regime {shown(name)} is not in the design; allowed: {list(self.regimes)}"
+            )
+        return self.regimes[name]
+
+    def largest_family(self) -> int:
+        """The most tests any hypothesis's family holds: every regime and dataset where
+        both of its arms run."""
+        return max(
+            len(self.family(h)) for h in self.hypotheses if "treatment" in self.hypotheses[h]
+        )
+
+    def family(self, hypothesis: str) -> list[tuple[str, str]]:
+        """(regime, dataset) of every test in ``hypothesis``'s family."""
+        h = self.hypotheses[hypothesis]
+        return [
+            (r.name, dataset)
+            for r in self.regimes.values()
+            for dataset, arms in r.datasets.items()
+            if h["treatment"] in arms and h["reference"] in arms
+        ]
+
+
+def _range(value: Any, where: str) -> tuple[float, float]:
+    ok = (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        and 0 < value[0] < value[1]
+    )
+    if not ok:
+        raise GniError(f"{where}={shown(value)}; allowed: [low, high] with 0 < low < high")
+    return float(value[0]), float(value[1])
+
+
+def _kind_name(kind: Any) -> str:
+    names = {
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+    }
+    kinds = typing.get_args(kind) or (kind,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _get(entry: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    value = entry.get(key)
+    if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
+        raise GniError(f"{where}: {key}={shown(value)}; allowed: {_kind_name(kind)}")
+    return value
+
+
+def _regime(name: str, entry: Any, arms: Mapping[str, Any], where: str) -> Regime:
+    where = f"{where} regime {name}"
+    if not isinstance(entry, dict):
+        raise GniError(f"{where}: a mapping expected, not {shown(entry)}")
+    profile = _get(entry, "profile", str, where)
+    if profile not in PROFILES:
+        raise GniError(f"{where}: profile={shown(profile)}; allowed: {', '.join(PROFILES)}")
+    datasets = {}
+    for dataset, listed in _get(entry, "datasets", dict, where).items():
+        unknown = [a for a in listed if a not in arms] if isinstance(listed, list) else [listed]
+        if dataset not in DATASETS or unknown or not listed:
+            raise GniError(
+                f"{where}: datasets.{shown(dataset)}={shown(listed)}; allowed: a "
+                f"dataset of {', '.join(DATASETS)} with a list of arms of {list(arms)}"
+            )
+        datasets[dataset] = tuple(listed)
+    ints = {
+        k: _get(entry, k, int, where)
+        for k in ("trials", "startup_trials", "tuning_seed", "first_seed", "min_seeds", "max_seeds")
+    }
+    if (
+        not 1 <= ints["startup_trials"] <= ints["trials"]
+        or not 2 <= ints["min_seeds"] <= ints["max_seeds"]
+    ):
+        raise GniError(
+            f"{where}: needs 1 <= startup_trials <= trials and 2 <= min_seeds <= max_seeds"
+        )
+    pilot = check_seeds(f"{where} pilot_seeds", _get(entry, "pilot_seeds", list, where))
+    if len(pilot) < 2:
+        raise GniError(f"{where}: pilot_seeds={shown(pilot)}; allowed: at least two seeds")
+    return Regime(
+        name=name,
+        profile=profile,
+        datasets=datasets,
+        pilot_seeds=tuple(pilot),
+        warm_start=entry.get("warm_start"),
+        **ints,
+    )
+
+
+def load_design(path: Path | None = None) -> Design:
+    """Read and check the design (default :func:`design_path`)."""
+    path = path or design_path()
+    where = str(path)
+    data = load_yaml(read_text(path, where), where)
+    if not isinstance(data, dict):
+        raise GniError(f"{where}: a mapping expected")
+    arms = _get(data, "arms", dict, where)
+    for name, arm in arms.items():
+        if (
+            not isinstance(arm, dict)
+            or not isinstance(arm.get("settings"), dict)
+            or not isinstance(arm.get("noise"), bool)
+        ):
+            raise GniError(
+                f"{where} arm {shown(name)}: needs settings (a mapping) and noise (true or false)"
+            )
+    space = _get(data, "space", dict, where)
+    families = {}
+    for name, family in _get(space, "families", dict, f"{where} space").items():
+        fwhere = f"{where} family {name}"
+        ranges = {k: _range(v, f"{fwhere} {k}") for k, v in family.items() if k != "settings"}
+        if "sigma0" not in ranges or set(ranges) - {"sigma0", "decay"}:
+            raise GniError(f"{fwhere}: needs sigma0 and allows decay, as [low, high]")
+        families[name] = {"settings": _get(family, "settings", dict, fwhere), **ranges}
+    regimes = {n: _regime(n, e, arms, where) for n, e in _get(data, "regimes", dict, where).items()}
+    for r in regimes.values():
+        if r.warm_start is not None and r.warm_start not in regimes:
+            raise GniError(
+                f"{where} regime {r.name}: warm_start={shown(r.warm_start)} is not a regime"
+            )
+    hypotheses = _get(data, "hypotheses", dict, where)
+    for name, h in hypotheses.items():
+        ok = isinstance(h, dict) and (
+            ("all_of" in h and h["all_of"] in hypotheses)
+            or (
+                h.get("treatment") in arms
+                and h.get("reference") in arms
+                and h.get("direction") in ("lower", "higher")
+            )
+        )
+        if not ok:
+            raise GniError(
+                f"{where} hypothesis {shown(name)}: needs treatment, reference (arms) and "
+                "direction, or all_of"
+            )
+    design = Design(
+        alpha=float(_get(data, "alpha", float, where)),
+        power=float(_get(data, "power", float, where)),
+        target_mde=float(_get(data, "target_mde", float, where)),
+        primary_measure=_get(data, "primary_measure", str, where),
+        secondary_measures=tuple(_get(data, "secondary_measures", list, where)),
+        arms=arms,
+        learning_rate=_range(space.get("learning_rate"), f"{where} space learning_rate"),
+        families=families,
+        edge_factor=float(_get(data, "edge_factor", float, where)),
+        extension_factor=float(_get(data, "extension_factor", int | float, where)),
+        extension_trials=_get(data, "extension_trials", int, where),
+        sampler_seed=_get(data, "sampler_seed", int, where),
+        regimes=regimes,
+        sd_confidence=float(
+            _get(_get(data, "seed_rule", dict, where), "sd_confidence", float, where)
+        ),
+        hypotheses=hypotheses,
+    )
+    if design.edge_factor <= 1 or design.extension_factor <= 1:
+        raise GniError(f"{where}: edge_factor and extension_factor must exceed 1")
+    return design
+
+
+def _rounded(x: float) -> float:
+    return float(f"{x:.{DIGITS}g}")
+
+
+def arm_overrides(design: Design, arm: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The RunConfig overrides of ``arm`` at the sampled ``params`` (learning_rate, and for a
+    noisy arm family, sigma0 and, for exponential, decay = 1 - gamma); ``min_lr`` is
+    learning_rate / 10 as in every profile. Numbers keep :data:`DIGITS` significant digits."""
+    lr = _rounded(params["learning_rate"])
+    overrides = {**design.arms[arm]["settings"], "learning_rate": lr, "min_lr": _rounded(lr / 10)}
+    if not design.arms[arm]["noise"]:
+        return overrides
+    family = design.families[params["family"]]
+    args = {"sigma0": _rounded(params["sigma0"])}
+    if "decay" in family:
+        args["gamma"] = _rounded(1 - params["decay"])
+    return {**overrides, **family["settings"], "noise_args": args}
+
+
+def _suggest(trial: Any, design: Design, arm: str, lr_range: tuple[float, float]) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "learning_rate": trial.suggest_float("learning_rate", *lr_range, log=True)
+    }
+    if design.arms[arm]["noise"]:
+        family = trial.suggest_categorical("family", sorted(design.families))
+        params["family"] = family
+        for key in ("sigma0", "decay"):
+            if key in design.families[family]:
+                params[key] = trial.suggest_float(
+                    f"{family}.{key}", *design.families[family][key], log=True
+                )
+    return params
+
+
+def _distributions(
+    design: Design, arm: str, params: Mapping[str, Any], lr_range: tuple[float, float]
+) -> dict:
+    import optuna
+
+    dist: dict[str, Any] = {
+        "learning_rate": optuna.distributions.FloatDistribution(*lr_range, log=True)
+    }
+    internal: dict[str, Any] = {"learning_rate": params["learning_rate"]}
+    if design.arms[arm]["noise"]:
+        dist["family"] = optuna.distributions.CategoricalDistribution(sorted(design.families))
+        internal["family"] = params["family"]
+        for key in ("sigma0", "decay"):
+            if key in params:
+                low, high = design.families[params["family"]][key]
+                dist[f"{params['family']}.{key}"] = optuna.distributions.FloatDistribution(
+                    low, high, log=True
+                )
+                internal[f"{params['family']}.{key}"] = params[key]
+    return {"distributions": dist, "params": internal}
+
+
+def on_edge(lr: float, lr_range: tuple[float, float], factor: float) -> str | None:
+    """ "low" or "high" when ``lr`` lies within ``factor`` of that edge of ``lr_range``."""
+    if lr < lr_range[0] * factor:
+        return "low"
+    if lr > lr_range[1] / factor:
+        return "high"
+    return None
+
+
+def _value(summary: Mapping[str, Any], measure: str) -> float | None:
+    value = summary.get(measure)
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
+
+
+def tune(
+    design: Design,
+    regime: str,
+    dataset: str,
+    arm: str,
+    store: ResultsStore | None = None,
+    warm_params: Mapping[str, Any] | None = None,
+    threads: int | None = 1,
+) -> dict[str, Any]:
+    """Run (or replay) one study and write its trials record; returns the record.
+
+    Each trial trains (or reuses) one run on the regime's tuning seed. ``warm_params``,
+    when given, is the first trial. A run whose primary measure is not finite is a failed
+    trial (the sampler learns nothing from it). The record holds every trial in order.
+    """
+    import optuna
+    import torch
+
+    from gni.train import train
+
+    if threads:
+        torch.set_num_threads(threads)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    store = store or ResultsStore()
+    r = design.regime(regime)
+    lr_range = design.learning_rate
+    trials: list[dict[str, Any]] = []
+    extensions: list[dict[str, Any]] = []
+    budget = r.trials
+    while True:
+        sampler = optuna.samplers.TPESampler(
+            seed=design.sampler_seed,
+            n_startup_trials=r.startup_trials,
+            multivariate=True,
+            group=True,
+        )
+        study = optuna.create_study(direction="minimize", sampler=sampler)
+        for old in trials:  # an extension keeps the earlier trials
+            state = (
+                optuna.trial.TrialState.COMPLETE
+                if old["value"] is not None
+                else optuna.trial.TrialState.FAIL
+            )
+            study.add_trial(
+                optuna.trial.create_trial(
+                    state=state,
+                    value=old["value"],
+                    **_distributions(design, arm, old["params"], lr_range),
+                )
+            )
+        if warm_params is not None and not trials:
+            warm = dict(warm_params)  # clipped into this regime's range
+            warm["learning_rate"] = min(max(warm["learning_rate"], lr_range[0]), lr_range[1])
+            study.enqueue_trial(_distributions(design, arm, warm, lr_range)["params"])
+        while len(trials) < budget:
+            trial = study.ask()
+            params = _suggest(trial, design, arm, lr_range)
+            config = make_config(
+                dataset, r.profile, r.tuning_seed, arm_overrides(design, arm, params)
+            )
+            result = train(config, store=store, progress=False)
+            value = _value(result.summary, design.primary_measure)
+            if value is None:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(trial, value)
+            trials.append(
+                {
+                    "number": len(trials),
+                    "params": params,
+                    "run_id": config.run_id,
+                    "value": value,
+                    "lr_range": list(lr_range),
+                }
+            )
+        best = chosen_params({"trials": trials})
+        edge = on_edge(
+            arm_overrides(design, arm, best)["learning_rate"], lr_range, design.edge_factor
+        )
+        if edge is None or len(extensions) >= MAX_EXTENSIONS:
+            break
+        low, high = lr_range
+        lr_range = (
+            (low / design.extension_factor, high)
+            if edge == "low"
+            else (low, high * design.extension_factor)
+        )
+        extensions.append(
+            {"after_trial": len(trials) - 1, "edge": edge, "lr_range": list(lr_range)}
+        )
+        budget += design.extension_trials
+    record = {
+        "format": FORMAT,
+        "regime": regime,
+        "dataset": dataset,
+        "arm": arm,
+        "profile": r.profile,
+        "seed": r.tuning_seed,
+        "measure": design.primary_measure,
+        "trials": trials,
+        "extensions": extensions,
+    }
+    write_json(trials_path(regime, dataset, arm, store.root), record)
+    return record
+
+
+def load_trials(regime: str, dataset: str, arm: str, root: Path | None = None) -> dict[str, Any]:
+    """A study's trials record; a GniError naming the file when it is missing or not one."""
+    path = trials_path(regime, dataset, arm, root)
+    data = load_yaml(read_text(path, str(path)), str(path))  # JSON is YAML; bounded reader
+    if (
+        not isinstance(data, dict)
+        or data.get("format") != FORMAT
+        or not isinstance(data.get("trials"), list)
+    ):
+        raise GniError(
+            f"{path}: not a trials record of format {FORMAT}; run `gni envelope tune` again"
+        )
+    return data
+
+
+def chosen_params(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters of the trial with the lowest value (the earliest among equals)."""
+    done = [t for t in record["trials"] if t["value"] is not None]
+    if not done:
+        raise GniError(
+            f"no trial of {record.get('regime')} {record.get('dataset')} {record.get('arm')} "
+            "finished"
+        )
+    return dict(min(done, key=lambda t: (t["value"], t["number"]))["params"])
+
+
+def _study_task(regime: str, dataset: str, arm: str, root: str, design_file: str) -> str:
+    design = load_design(Path(design_file))
+    warm = None
+    source = design.regime(regime).warm_start
+    if source is not None:
+        warm = chosen_params(load_trials(source, dataset, arm, Path(root)))
+    record = tune(design, regime, dataset, arm, ResultsStore(root), warm)
+    best = chosen_params(record)
+    n = len(record["trials"])
+    return f"{regime} {dataset} {arm}: {n} trials, chose {arm_overrides(design, arm, best)}"
+
+
+def _run_studies(
+    design: Design, regime: str, workers: int, store: ResultsStore, design_file: Path
+) -> None:
+    from gni.executors import executor
+    from gni.sweep import prepare_data
+
+    r = design.regime(regime)
+    studies = [(regime, d, a) for d, arms in r.datasets.items() for a in arms]
+    prepare_data([make_config(d, r.profile).to_dict() for d in r.datasets])
+    with executor("local", workers, None) as pool:
+        futures = [pool.submit(_study_task, *s, str(store.root), str(design_file)) for s in studies]
+        for future in concurrent.futures.as_completed(futures):
+            print(future.result(), file=sys.stderr, flush=True)
+
+
+def _grid(
+    design: Design,
+    regime: str,
+    dataset: str,
+    seeds: Sequence[int],
+    root: Path,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A sweep grid: each arm's chosen settings (its trials', or ``settings``) on ``seeds``."""
+    r = design.regime(regime)
+    variants = []
+    for arm in r.datasets[dataset]:
+        overrides = (
+            settings[arm]
+            if settings is not None
+            else arm_overrides(design, arm, chosen_params(load_trials(regime, dataset, arm, root)))
+        )
+        variants.append({"label": arm, **overrides})
+    return {
+        "base": {"dataset": dataset, "profile": r.profile},
+        "axes": {"arm": variants},
+        "seeds": list(seeds),
+    }
+
+
+def pilot_configs(design: Design, regime: str, root: Path | None = None) -> list[RunConfig]:
+    """Every pilot run of ``regime``: each arm's chosen settings on each pilot seed."""
+    from gni.grids import expand
+
+    r = design.regime(regime)
+    root = root or paths.results_dir()
+    return [
+        p.config for d in r.datasets for p in expand(_grid(design, regime, d, r.pilot_seeds, root))
+    ]
+
+
+def pooled_paired_sd(design: Design, regime: str, runs: pd.DataFrame) -> tuple[float, int]:
+    """The pooled SD of every paired difference of ``regime``'s pilot (each hypothesis with
+    both arms in a dataset; primary measure) and its degrees of freedom.
+
+    ``runs`` has columns dataset, arm, seed and the primary measure.
+    """
+    r = design.regime(regime)
+    squares, df = 0.0, 0
+    for name, h in design.hypotheses.items():
+        if "treatment" not in h:
+            continue
+        for dataset, arms in r.datasets.items():
+            if h["treatment"] not in arms or h["reference"] not in arms:
+                continue
+            here = runs[runs["dataset"] == dataset].pivot(
+                index="seed", columns="arm", values=design.primary_measure
+            )
+            diff = (here[h["treatment"]] - here[h["reference"]]).dropna()
+            if len(diff) < 2:
+                raise GniError(f"{regime} {dataset} {name}: fewer than two pilot pairs")
+            squares += float(((diff - diff.mean()) ** 2).sum())
+            df += len(diff) - 1
+    if df == 0:
+        raise GniError(f"{regime}: no pilot comparison to pool")
+    return math.sqrt(squares / df), df
+
+
+def seeds_needed(design: Design, regime: str, sd: float, df: int) -> tuple[int, float]:
+    """(n, mde): the design's number of confirmation seeds and the effect it detects.
+
+    The SD is ``sd``'s upper bound at ``sd_confidence`` (from ``df`` + 1 values); the test is
+    two-sided at alpha over the largest family's size. n is the smallest from ``min_seeds``
+    whose minimum detectable effect is at most ``target_mde``, else ``max_seeds``.
+    """
+    from scipy import optimize
+
+    r = design.regime(regime)
+    bound = sd_upper_bound(sd, df + 1, design.sd_confidence)
+    alpha = corrected_alpha(design.largest_family(), design.alpha)
+
+    def mde(n: int) -> float:
+        high = bound
+        while paired_t_power(high, bound, n, alpha) < design.power:
+            high *= 2
+        return float(
+            optimize.brentq(
+                lambda d: paired_t_power(d, bound, n, alpha) - design.power, 0.0, high, xtol=1e-12
+            )
+        )
+
+    for n in range(r.min_seeds, r.max_seeds + 1):
+        if mde(n) <= design.target_mde:
+            return n, mde(n)
+    return r.max_seeds, mde(r.max_seeds)
+
+
+def _pilot_runs(design: Design, regime: str, store: ResultsStore) -> pd.DataFrame:
+    """The pilot's recorded runs: one row per run, with its dataset, arm and seed."""
+    from gni import sweep
+
+    r = design.regime(regime)
+    tables = [
+        sweep.run(
+            _grid(design, regime, d, r.pilot_seeds, store.root), store=store, raise_on_failure=True
+        )
+        for d in r.datasets
+    ]
+    return pd.concat(tables, ignore_index=True)
+
+
+def freeze(
+    design: Design, regime: str, store: ResultsStore | None = None, path: Path | None = None
+) -> Path:
+    """Write ``regime``'s second stage: the chosen settings, the pilot's spread, the seeds.
+
+    Refuses when the file exists (a pre-registration is written once) or a pilot run is
+    missing. Returns the path written.
+    """
+    store = store or ResultsStore()
+    path = path or frozen_path(regime)
+    if path.exists():
+        raise GniError(
+            f"{path} exists: a regime's pre-registration is written once; delete it only "
+            "if no confirmation run has been made from it"
+        )
+    r = design.regime(regime)
+    missing = [
+        c.run_id for c in pilot_configs(design, regime, store.root) if not store.has(c.run_id)
+    ]
+    if missing:
+        raise GniError(
+            f"{len(missing)} pilot runs of {regime} are missing (e.g. {missing[0]}); run "
+            f"`gni envelope pilot --regime {regime}` first"
+        )
+    sd, df = pooled_paired_sd(design, regime, _pilot_runs(design, regime, store))
+    n, mde = seeds_needed(design, regime, sd, df)
+    chosen = {
+        d: {
+            a: arm_overrides(design, a, chosen_params(load_trials(regime, d, a, store.root)))
+            for a in arms
+        }
+        for d, arms in r.datasets.items()
+    }
+    stage = {
+        "regime": regime,
+        "profile": r.profile,
+        "pilot_paired_sd": round(sd, 6),
+        "pilot_df": df,
+        "sd_bound": round(sd_upper_bound(sd, df + 1, design.sd_confidence), 6),
+        "family_size": design.largest_family(),
+        "n_seeds": n,
+        "mde": round(mde, 6),
+        "seeds": list(range(r.first_seed, r.first_seed + n)),
+        "chosen": chosen,
+    }
+    header = (
+        f"# Stage 2 of the decisive test's pre-registration for regime {regime}, written by\n"
+        f"# `gni envelope freeze --regime {regime}` from the tuning and pilot records and\n"
+        "# committed before the first confirmation run. See design.yaml for the rules.\n"
+    )
+    with atomic_file(path) as tmp:
+        tmp.write_text(header + yaml.safe_dump(stage, sort_keys=False, width=100))
+    return path
+
+
+def load_frozen(regime: str, path: Path | None = None) -> dict[str, Any]:
+    """A regime's second stage; a GniError when it has not been written (frozen) yet."""
+    path = path or frozen_path(regime)
+    if not path.is_file():
+        raise GniError(
+            f"{path} does not exist: run `gni envelope freeze --regime {regime}` and commit it"
+        )
+    data = load_yaml(read_text(path, str(path)), str(path))
+    if not isinstance(data, dict) or not isinstance(data.get("chosen"), dict):
+        raise GniError(f"{path}: not a frozen stage (no chosen settings)")
+    check_seeds(f"{path} seeds", data.get("seeds"))
+    return data
+
+
+def confirmation_configs(design: Design, regime: str, frozen: Mapping[str, Any]) -> list[RunConfig]:
+    """Every confirmation run of ``regime``: the frozen settings on the frozen seeds."""
+    from gni.grids import expand
+
+    r = design.regime(regime)
+    return [
+        p.config
+        for d in r.datasets
+        for p in expand(_grid(design, regime, d, frozen["seeds"], Path("."), frozen["chosen"][d]))
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``gni envelope tune|pilot|freeze|confirm --regime R``: the decisive test's stages."""
+    parser = argparse.ArgumentParser(prog="gni envelope", description=main.__doc__)
+    parser.add_argument("stage", choices=("tune", "pilot", "freeze", "confirm"))
+    parser.add_argument("--regime", required=True)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--design", type=Path, default=None)
+    args = parser.parse_args(argv)
+    design_file = args.design or design_path()
+    design = load_design(design_file)
+    store = ResultsStore()
+    r = design.regime(args.regime)
+    if args.stage == "tune":
+        _run_studies(design, args.regime, args.workers, store, design_file)
+    elif args.stage == "freeze":
+        print(freeze(design, args.regime, store, frozen_path(args.regime, design_file)))
+    else:
+        from gni import sweep
+
+        if args.stage == "pilot":
+            grids = [_grid(design, args.regime, d, r.pilot_seeds, store.root) for d in r.datasets]
+        else:
+            frozen = load_frozen(args.regime, frozen_path(args.regime, design_file))
+            grids = [
+                _grid(design, args.regime, d, frozen["seeds"], store.root, frozen["chosen"][d])
+                for d in r.datasets
+            ]
+        for grid in grids:
+            table = sweep.run(grid, executor="local", workers=args.workers, store=store)
+            print(
+                table.groupby("arm")[design.primary_measure]
+                .agg(["mean", "std", "count"])
+                .to_string()
+            )
+
+
+if __name__ == "__main__":
+    main()
