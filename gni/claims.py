@@ -58,6 +58,7 @@ __all__ = [
     "factor_text",
     "interval_text",
     "judge",
+    "judge_all_of",
     "judge_family",
     "largest_detectable",
     "load_declarations",
@@ -75,9 +76,10 @@ __all__ = [
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
 #: The three verdicts, in the order the book counts them.
 VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE)
-#: The tests a claim may declare; a paired t-test, an exact sign test, or a one-sample
-#: test against a threshold.
-TESTS = ("paired-t", "sign", "versus")
+#: The tests a claim may declare; a paired t-test, an exact sign test, a one-sample
+#: test against a threshold, or an intersection-union test over another claim's tests
+#: (the claim holds in every one of them: :func:`judge_all_of`).
+TESTS = ("paired-t", "sign", "versus", "all-of")
 #: A claim's direction as the sign of the difference it predicts.
 DIRECTIONS = {"lower": -1, "higher": 1}
 #: The name under which a chapter glues its tests of the claims.
@@ -126,6 +128,7 @@ class Claim:
     measures: tuple[str, ...]
     family: str
     threshold: float | None = None
+    of: str | None = None  # all-of: the claim whose every test this one requires
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,9 @@ def load_declarations(path: Path | None = None) -> Declarations:
         threshold = entry.get("threshold")
         if test == "versus" and not isinstance(threshold, int | float):
             raise GniError(f"{where}: a versus test needs a numeric threshold")
+        of = entry.get("of")
+        if (test == "all-of") != (of is not None) or (of is not None and of not in data["claims"]):
+            raise GniError(f"{where}: an all-of test, and only one, names a declared claim in of")
         claims[key] = Claim(
             id=key,
             chapter=_field(entry, "chapter", where),
@@ -190,6 +196,7 @@ def load_declarations(path: Path | None = None) -> Declarations:
             measures=listed,
             family=_field(entry, "family", where),
             threshold=None if threshold is None else float(threshold),
+            of=of,
         )
     alpha, power = _field(data, "alpha", str(path), float), _field(data, "power", str(path), float)
     return Declarations(alpha, power, measures, claims)
@@ -361,6 +368,59 @@ def judge(
     return pd.DataFrame(judged, columns=list(ROW_FIELDS))
 
 
+def _all_of(p: Sequence[float], signs: Sequence[int], claimed: int) -> tuple[float, int]:
+    """The intersection-union test's p-value (the largest of its tests') and sign (the
+    claimed one when every test has it, else the other)."""
+    if len(p) == 0:
+        return math.nan, 0
+    same = all(int(s) == claimed for s in signs)
+    return float(np.max(np.asarray(p, dtype=float))), claimed if same else -claimed
+
+
+def judge_all_of(
+    claim_id: str, judged: pd.DataFrame, expected: int, declarations: Declarations | None = None
+) -> pd.DataFrame:
+    """Judge an ``all-of`` claim from the judged tests of the claim it names (``judged``):
+    one row, supported only when every one of the ``expected`` tests is significant in
+    the claimed direction at alpha uncorrected (Berger's intersection-union test, whose
+    p-value is the largest of its tests' and needs no correction), contradicted when all
+    are significant and some against it, else inconclusive. Fewer than ``expected``
+    tests (a regime not yet run) leave it inconclusive, and say so."""
+    declarations = declarations or load_declarations()
+    claim = declarations.claim(claim_id)
+    if claim.test != "all-of" or set(judged["claim"]) - {claim.of}:
+        raise GniError(
+            f"claim {claim_id} is not an all-of claim over {shown(set(judged['claim']))}"
+        )
+    p, sign = _all_of(judged["p"].astype(float).tolist(), judged["sign"].tolist(), claim.direction)
+    complete = len(judged) >= expected
+    word = verdict_word(p if complete else math.nan, sign, claim.direction, declarations.alpha)
+    lower = int(
+        (
+            (judged["p"].astype(float) < declarations.alpha) & (judged["sign"] == claim.direction)
+        ).sum()
+    )
+    words = "lower" if claim.direction < 0 else "higher"
+    measured = f"significantly {words} in {lower} of {expected} tests; {p_clause(p, 'largest p')}"
+    if not complete:
+        measured += f" ({expected - len(judged)} not yet run)"
+    row = {
+        "claim": claim_id,
+        "test": "every regime and dataset",
+        "verdict": word,
+        "measured": measured,
+        "where": claim.section,
+        "p": _plain(p),
+        "p_holm": _plain(p) if complete else None,
+        "sign": sign,
+        "family_size": expected,
+        "unit": judged["unit"].iloc[0],
+        "mde": None,
+        "mde_high": None,
+    }
+    return pd.DataFrame([row], columns=list(ROW_FIELDS))
+
+
 def verdict_sentence(judged: pd.DataFrame, treatment: str = "GNI") -> str:
     """What a chapter's judged tests say, for prose: how many are significant after Holm
     and in whose favour, naming the tests in the claim's favour."""
@@ -469,6 +529,13 @@ def rejudge(rows: pd.DataFrame, declarations: Declarations | None = None) -> pd.
             raise GniError(f"claim {claim_id} is declared for {claim.chapter}, tested in {wrong}")
         p = group["p"].astype(float).to_numpy()
         adjusted = holm(p)
+        if claim.test == "all-of":  # from the tests of the claim it names, as they stand
+            of = rows[rows["claim"] == claim.of]
+            q, s = _all_of(of["p"].astype(float).tolist(), of["sign"].tolist(), claim.direction)
+            complete = len(of) >= int(group["family_size"].iloc[0])  # the tests it requires
+            adjusted = np.full(len(group), q if complete else math.nan)
+            group = group.assign(sign=s)
+            out.loc[group.index, "sign"] = s
         out.loc[group.index, "p_holm"] = adjusted
         out.loc[group.index, "verdict"] = [
             verdict_word(q, int(s), claim.direction, declarations.alpha)

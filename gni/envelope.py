@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import dataclasses
 import math
 import sys
 import typing
@@ -45,9 +46,11 @@ from gni.validation import check_seeds
 
 __all__ = [
     "FORMAT",
+    "STAGES",
     "Design",
     "Regime",
     "arm_overrides",
+    "at_smoke_size",
     "chosen_params",
     "confirmation_configs",
     "design_path",
@@ -60,6 +63,7 @@ __all__ = [
     "on_edge",
     "pilot_configs",
     "pooled_paired_sd",
+    "run_stage",
     "seeds_needed",
     "trials_path",
     "tune",
@@ -494,8 +498,7 @@ def chosen_params(record: Mapping[str, Any]) -> dict[str, Any]:
     return dict(min(done, key=lambda t: (t["value"], t["number"]))["params"])
 
 
-def _study_task(regime: str, dataset: str, arm: str, root: str, design_file: str) -> str:
-    design = load_design(Path(design_file))
+def _study_task(design: Design, regime: str, dataset: str, arm: str, root: str) -> str:
     warm = None
     source = design.regime(regime).warm_start
     if source is not None:
@@ -506,17 +509,16 @@ def _study_task(regime: str, dataset: str, arm: str, root: str, design_file: str
     return f"{regime} {dataset} {arm}: {n} trials, chose {arm_overrides(design, arm, best)}"
 
 
-def _run_studies(
-    design: Design, regime: str, workers: int, store: ResultsStore, design_file: Path
-) -> None:
+def _run_studies(design: Design, regime: str, workers: int, store: ResultsStore) -> None:
+    """Every study of ``regime``, ``workers`` at a time (each study's trials in order)."""
     from gni.executors import executor
     from gni.sweep import prepare_data
 
     r = design.regime(regime)
-    studies = [(regime, d, a) for d, arms in r.datasets.items() for a in arms]
+    studies = [(d, a) for d, arms in r.datasets.items() for a in arms]
     prepare_data([make_config(d, r.profile).to_dict() for d in r.datasets])
     with executor("local", workers, None) as pool:
-        futures = [pool.submit(_study_task, *s, str(store.root), str(design_file)) for s in studies]
+        futures = [pool.submit(_study_task, design, regime, *s, str(store.root)) for s in studies]
         for future in concurrent.futures.as_completed(futures):
             print(future.result(), file=sys.stderr, flush=True)
 
@@ -696,52 +698,82 @@ def load_frozen(regime: str, path: Path | None = None) -> dict[str, Any]:
     return data
 
 
-def confirmation_configs(design: Design, regime: str, frozen: Mapping[str, Any]) -> list[RunConfig]:
-    """Every confirmation run of ``regime``: the frozen settings on the frozen seeds."""
+def confirmation_configs(
+    design: Design, regime: str, frozen: Mapping[str, Any]
+) -> list[tuple[str, RunConfig]]:
+    """Every confirmation run of ``regime`` as (arm, config): the frozen settings on the
+    frozen seeds."""
     from gni.grids import expand
 
     r = design.regime(regime)
     return [
-        p.config
+        (p.labels["arm"], p.config)
         for d in r.datasets
         for p in expand(_grid(design, regime, d, frozen["seeds"], Path("."), frozen["chosen"][d]))
     ]
 
 
+#: The stages of a regime, in order.
+STAGES = ("tune", "pilot", "freeze", "confirm")
+
+
+def run_stage(
+    design: Design, regime: str, stage: str, store: ResultsStore, frozen_file: Path, workers: int
+) -> None:
+    """One stage of ``regime`` (:data:`STAGES`); training what the store lacks."""
+    from gni import sweep
+
+    r = design.regime(regime)
+    if stage == "tune":
+        _run_studies(design, regime, workers, store)
+        return
+    if stage == "freeze":
+        print(freeze(design, regime, store, frozen_file), file=sys.stderr)
+        return
+    if stage == "pilot":
+        grids = [_grid(design, regime, d, r.pilot_seeds, store.root) for d in r.datasets]
+    else:
+        frozen = load_frozen(regime, frozen_file)
+        grids = [
+            _grid(design, regime, d, frozen["seeds"], store.root, frozen["chosen"][d])
+            for d in r.datasets
+        ]
+    for grid in grids:
+        sweep.run(grid, executor="local", workers=workers, store=store, raise_on_failure=True)
+
+
+def at_smoke_size(design: Design) -> Design:
+    """The design with every regime on the ``smoke`` profile and the least of everything
+    (two trials, one at random, two pilot and two confirmation seeds): the chapter's
+    pipeline in seconds, for tests and CI."""
+    regimes = {
+        name: dataclasses.replace(
+            r,
+            profile="smoke",
+            trials=2,
+            startup_trials=1,
+            pilot_seeds=r.pilot_seeds[:2],
+            min_seeds=2,
+            max_seeds=2,
+        )
+        for name, r in design.regimes.items()
+    }
+    return dataclasses.replace(design, regimes=regimes, extension_trials=1)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """``gni envelope tune|pilot|freeze|confirm --regime R``: the decisive test's stages."""
     parser = argparse.ArgumentParser(prog="gni envelope", description=main.__doc__)
-    parser.add_argument("stage", choices=("tune", "pilot", "freeze", "confirm"))
+    parser.add_argument("stage", choices=STAGES)
     parser.add_argument("--regime", required=True)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--design", type=Path, default=None)
     args = parser.parse_args(argv)
     design_file = args.design or design_path()
     design = load_design(design_file)
-    store = ResultsStore()
-    r = design.regime(args.regime)
-    if args.stage == "tune":
-        _run_studies(design, args.regime, args.workers, store, design_file)
-    elif args.stage == "freeze":
-        print(freeze(design, args.regime, store, frozen_path(args.regime, design_file)))
-    else:
-        from gni import sweep
-
-        if args.stage == "pilot":
-            grids = [_grid(design, args.regime, d, r.pilot_seeds, store.root) for d in r.datasets]
-        else:
-            frozen = load_frozen(args.regime, frozen_path(args.regime, design_file))
-            grids = [
-                _grid(design, args.regime, d, frozen["seeds"], store.root, frozen["chosen"][d])
-                for d in r.datasets
-            ]
-        for grid in grids:
-            table = sweep.run(grid, executor="local", workers=args.workers, store=store)
-            print(
-                table.groupby("arm")[design.primary_measure]
-                .agg(["mean", "std", "count"])
-                .to_string()
-            )
+    design.regime(args.regime)
+    frozen_file = frozen_path(args.regime, design_file)
+    run_stage(design, args.regime, args.stage, ResultsStore(), frozen_file, args.workers)
 
 
 if __name__ == "__main__":

@@ -117,6 +117,11 @@ def profile_rules(values: Mapping[str, Any]) -> dict[str, Rule]:
     return dict(PROFILE)
 
 
+def decisive_rules(values: Mapping[str, Any]) -> dict[str, Rule]:
+    # cpu: the pre-registered design as committed (its regimes name their own profiles)
+    return {"profile": one_of(("cpu", "smoke")), "workers": at_least(1)}
+
+
 # chapter -> its rules, given the values of its parameters
 RULES: dict[str, Callable[[Mapping[str, Any]], dict[str, Rule]]] = {
     "01_reproduce": reproduce_rules,
@@ -125,6 +130,7 @@ RULES: dict[str, Callable[[Mapping[str, Any]], dict[str, Rule]]] = {
     "04_sharpness": sharpness_rules,
     "05_cost": profile_rules,
     "06_claims": profile_rules,
+    "08_decisive": decisive_rules,
 }
 
 

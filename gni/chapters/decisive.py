@@ -1,0 +1,540 @@
+"""Chapter 8, the decisive test: its envelope, its frozen choices, its verdicts.
+
+The chapter reads the pre-registration (:mod:`gni.envelope`): every study's trials, each
+regime's frozen second stage and its confirmation runs, and judges each hypothesis as
+declared. This module turns those into the page's tables, figure rows and sentences.
+
+Conventions: losses and differences in nats per character, treatment - reference
+(negative favours the treatment); Holm's correction runs over a hypothesis's family on
+one measure (the primary measure decides the verdict, each secondary measure is its own
+family); a null result states its minimum detectable effect at the design's power and the
+family's corrected level.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gni import GniError, claims, stats
+from gni.data import DATASETS
+from gni.envelope import (
+    STAGES,
+    Design,
+    arm_overrides,
+    confirmation_configs,
+    load_frozen,
+    load_trials,
+    on_edge,
+    run_stage,
+    trials_path,
+)
+from gni.results import ResultsStore, load_runs
+
+MINUS = "\N{MINUS SIGN}"
+EN_DASH = "\N{EN DASH}"
+SEPARATOR = " \N{MIDDLE DOT} "  # between a regime and a dataset in a row's label
+MEASURE_NAMES = {
+    "best_val_loss": "best validation loss",
+    "final_val_loss": "final validation loss",
+    "test_loss_at_best_val": "test loss at the best evaluation",
+}
+
+
+def run_design(design: Design, store: ResultsStore, frozen_dir: Path, workers: int) -> None:
+    """Every stage of every regime, in order, training what ``store`` lacks; a regime's
+    second stage is frozen into ``frozen_dir`` unless it is there. For a design of your
+    own (the smoke-size one of :func:`gni.envelope.at_smoke_size`): the published book
+    trains nothing and freezes nothing, it reads."""
+    for regime in design.regimes:
+        frozen = frozen_dir / f"{regime}.yaml"
+        for stage in STAGES:
+            if stage != "freeze" or not frozen.is_file():
+                run_stage(design, regime, stage, store, frozen, workers)
+
+
+def load_stages(design: Design, frozen_dir: Path) -> dict[str, dict[str, Any]]:
+    """Each regime's frozen second stage that exists in ``frozen_dir``."""
+    return {
+        regime: load_frozen(regime, frozen_dir / f"{regime}.yaml")
+        for regime in design.regimes
+        if (frozen_dir / f"{regime}.yaml").is_file()
+    }
+
+
+def confirmation_runs(
+    design: Design, stages: Mapping[str, Mapping[str, Any]], store: ResultsStore
+) -> tuple[pd.DataFrame, dict[str, tuple[int, int]]]:
+    """The recorded confirmation runs of every frozen regime, one row per run with its
+    regime and arm (:func:`gni.results.load_runs`), and per regime (recorded, declared)."""
+    tables, counts = [], {}
+    for regime, stage in stages.items():
+        pairs = confirmation_configs(design, regime, stage)
+        arm_of = {c.run_id: arm for arm, c in pairs if store.has(c.run_id)}
+        counts[regime] = (len(arm_of), len(pairs))
+        if arm_of:
+            runs = load_runs(list(arm_of), store=store)
+            runs.insert(0, "regime", regime)
+            runs.insert(1, "arm", runs["run_id"].map(arm_of))
+            tables.append(runs)
+    return (pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()), counts
+
+
+def where(regime: str, dataset: str) -> str:
+    """A test's place, as rows and sentences name it: ``cpu · enwik8``."""
+    return f"{regime}{SEPARATOR}{dataset}"
+
+
+def studies(design: Design) -> list[tuple[str, str, str]]:
+    """(regime, dataset, arm) of every study the design declares, in its order."""
+    return [
+        (r.name, dataset, arm)
+        for r in design.regimes.values()
+        for dataset, arms in r.datasets.items()
+        for arm in arms
+    ]
+
+
+def trials_table(design: Design, root: Path) -> pd.DataFrame:
+    """Every trial of every study whose trials record exists: one row per trial.
+
+    Columns: regime, dataset, arm, number, value (the primary measure; NaN for a failed
+    trial), best_so_far (the lowest value up to this trial), the trial's settings as run
+    (learning_rate, family, sigma0, gamma; NaN or "" where the arm has none), its range
+    (lr_low, lr_high) and run_id.
+    """
+    rows = []
+    for regime, dataset, arm in studies(design):
+        if not trials_path(regime, dataset, arm, root).is_file():
+            continue
+        best = math.inf
+        for trial in load_trials(regime, dataset, arm, root)["trials"]:
+            overrides = arm_overrides(design, arm, trial["params"])
+            value = math.nan if trial["value"] is None else float(trial["value"])
+            best = min(best, value) if not math.isnan(value) else best
+            args = overrides.get("noise_args", {})
+            rows.append(
+                {
+                    "regime": regime,
+                    "dataset": dataset,
+                    "arm": arm,
+                    "number": int(trial["number"]),
+                    "value": value,
+                    "best_so_far": best if math.isfinite(best) else math.nan,
+                    "learning_rate": overrides["learning_rate"],
+                    "family": trial["params"].get("family", ""),
+                    "sigma0": args.get("sigma0", math.nan),
+                    "gamma": args.get("gamma", math.nan),
+                    "lr_low": float(trial["lr_range"][0]),
+                    "lr_high": float(trial["lr_range"][1]),
+                    "run_id": trial["run_id"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def noise_text(family: str, sigma0: float, gamma: float) -> str:
+    """A trial's noise in words: ``none``, or its family with sigma0 (and gamma for the
+    exponential family) in Greek letters."""
+    if not family:
+        return "none"
+    text = f"{family}, \N{GREEK SMALL LETTER SIGMA}0 = {sigma0:.3g}"
+    if not math.isnan(gamma):
+        text += f", \N{GREEK SMALL LETTER GAMMA} = {gamma:.4g}"
+    return text
+
+
+def choices_table(trials: pd.DataFrame, edge_factor: float) -> pd.DataFrame:
+    """Each study's choice: the trial with the lowest value (the earliest among equals).
+
+    Columns: regime, dataset, arm, trials, trial (its number), value, learning_rate,
+    lr_low, lr_high (the range it was chosen from, after any extension), extended (True
+    when the range was extended), interior (the rate is more than ``edge_factor`` inside
+    both edges), noise (:func:`noise_text`).
+    """
+    rows = []
+    for (regime, dataset, arm), study in trials.groupby(["regime", "dataset", "arm"], sort=False):
+        done = study.dropna(subset=["value"]).sort_values(["value", "number"])
+        if done.empty:
+            raise GniError(f"no trial of {regime} {dataset} {arm} finished")
+        best = done.iloc[0]
+        last = study.iloc[-1]
+        low, high = float(last["lr_low"]), float(last["lr_high"])
+        rows.append(
+            {
+                "regime": regime,
+                "dataset": dataset,
+                "arm": arm,
+                "trials": len(study),
+                "trial": int(best["number"]),
+                "value": float(best["value"]),
+                "learning_rate": float(best["learning_rate"]),
+                "lr_low": low,
+                "lr_high": high,
+                "extended": bool(
+                    (study["lr_low"] != study["lr_low"].iloc[0]).any()
+                    or (study["lr_high"] != study["lr_high"].iloc[0]).any()
+                ),
+                "interior": on_edge(float(best["learning_rate"]), (low, high), edge_factor) is None,
+                "noise": noise_text(best["family"], best["sigma0"], best["gamma"]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def interior_sentence(choices: pd.DataFrame, edge_factor: float) -> str:
+    """Whether every chosen learning rate lies inside its range, and which ranges grew."""
+    inside = choices["interior"].all()
+    grown = choices[choices["extended"]]
+    text = (
+        f"every one of the {len(choices)} chosen learning rates lies more than a factor of "
+        f"{edge_factor:g} inside both edges of its range"
+        if inside
+        else f"{int((~choices['interior']).sum())} of the {len(choices)} chosen learning "
+        "rates still lie on an edge of their range after the extensions the design allows"
+    )
+    if grown.empty:
+        return text + ", and no range had to be extended"
+    names = "; ".join(f"{where(r.regime, r.dataset)} {r.arm}" for r in grown.itertuples())
+    return text + f"; the range grew for {names}"
+
+
+def lr_spread(choices: pd.DataFrame) -> str:
+    """How far apart the chosen learning rates are, per regime and dataset: the ratio of
+    the largest to the smallest, after the regime and dataset (:func:`where`)."""
+    parts = []
+    for (regime, dataset), group in choices.groupby(["regime", "dataset"], sort=False):
+        ratio = group["learning_rate"].max() / group["learning_rate"].min()
+        parts.append(f"{where(regime, dataset)}: {ratio:.1f}\N{MULTIPLICATION SIGN}")
+    return "; ".join(parts)
+
+
+def hypothesis_rows(design: Design, runs: pd.DataFrame, measure: str) -> pd.DataFrame:
+    """Every test of every two-arm hypothesis on ``measure``: its treatment against its
+    reference, paired by seed (:func:`gni.stats.paired_table`), in each regime and
+    dataset where ``runs`` holds both arms.
+
+    ``runs`` has columns regime, dataset, arm, seed, status and the measure. Returns the
+    paired rows with a ``hypothesis`` and a ``where`` column; ``p_holm`` is left to the
+    hypothesis's family (:func:`judge`).
+    """
+    tables = []
+    for name, h in design.hypotheses.items():
+        if "treatment" not in h:
+            continue
+        both = runs[runs["arm"].isin([h["treatment"], h["reference"]])]
+        paired = both.groupby(["regime", "dataset"], sort=False).filter(
+            lambda g, h=h: {h["treatment"], h["reference"]} <= set(g["arm"])
+        )
+        if paired.empty or paired[measure].isna().all():
+            continue
+        table = stats.paired_table(
+            paired, [measure], between="arm", baseline=h["reference"], by=["regime", "dataset"]
+        )
+        table = table[table["arm"] == h["treatment"]].copy()
+        table.insert(0, "hypothesis", name)
+        table["where"] = [
+            where(r, d) for r, d in zip(table["regime"], table["dataset"], strict=True)
+        ]
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
+def judge(
+    design: Design, rows: pd.DataFrame, declarations: claims.Declarations | None = None
+) -> pd.DataFrame:
+    """Each hypothesis's tests judged as one family (:func:`gni.claims.judge`, Holm over the
+    family), labelled by regime and dataset; the hypotheses are the claims of the same
+    names in ``book/claims.yaml``."""
+    judged = [
+        claims.judge(name, group, list(group["where"]), declarations)
+        for name, group in rows.groupby("hypothesis", sort=False)
+    ]
+    return pd.concat(judged, ignore_index=True) if judged else pd.DataFrame()
+
+
+def with_family(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with ``p_holm`` and ``family_size`` set within each hypothesis (a secondary
+    measure's family is its hypothesis on that measure)."""
+    out = rows.copy()
+    for _, index in out.groupby(["hypothesis", "measure"], sort=False).groups.items():
+        out.loc[index, "p_holm"] = stats.holm(out.loc[index, "p"].to_numpy(dtype=float))
+        out.loc[index, "family_size"] = len(index)
+    out["family_size"] = out["family_size"].astype(int)
+    return out
+
+
+def effect_label(row: Mapping[str, Any], standing: Mapping[str, tuple[float, float]]) -> str:
+    """A figure row's label: the regime and dataset, then the baseline's best validation
+    loss against the n-gram yardstick's (``standing``: where -> (baseline, n-gram))."""
+    base, ngram = standing.get(row["where"], (math.nan, math.nan))
+    if math.isnan(base):
+        return row["where"]
+    return f"{row['where']} (baseline {base:.2f}, n-gram {ngram:.2f})"
+
+
+def standing_table(
+    runs: pd.DataFrame, ngram: Mapping[tuple[str, str], float], measure: str
+) -> pd.DataFrame:
+    """Each regime and dataset: every arm's mean ``measure`` over the confirmation seeds
+    and the n-gram yardstick's validation loss (``ngram``: (profile, dataset) -> loss),
+    with how far the best arm is above it."""
+    rows = []
+    for (regime, profile, dataset), group in runs.groupby(
+        ["regime", "profile", "dataset"], sort=False
+    ):
+        ok = group[group["status"] == "ok"]
+        means = ok.groupby("arm", sort=False)[measure].mean()
+        best = float(means.min())
+        kn = ngram.get((profile, dataset), math.nan)
+        rows.append(
+            {
+                "regime": regime,
+                "dataset": dataset,
+                **{a: float(v) for a, v in means.items()},
+                "n-gram": kn,
+                "best arm - n-gram": best - kn,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def verdict_table(judged: pd.DataFrame, design: Design) -> pd.DataFrame:
+    """The page's first table: each hypothesis's tests, their verdict and what they measured."""
+    rows = []
+    for r in judged.itertuples(index=False):
+        rows.append(
+            {
+                "hypothesis": design.hypotheses[r.claim]["claim"],
+                "where": r.test,
+                "verdict": r.verdict,
+                "measured": r.measured,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def secondary_table(rows: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """The secondary measures: each test's difference with its CI and Holm-adjusted p
+    within its hypothesis on that measure, and the word the verdict rule gives it."""
+    out = []
+    for r in rows.itertuples(index=False):
+        word = claims.verdict_word(float(r.p_holm), int(np.sign(r.difference.mean)), -1, alpha)
+        out.append(
+            {
+                "hypothesis": r.hypothesis,
+                "measure": MEASURE_NAMES.get(r.measure, r.measure),
+                "where": r.where,
+                "difference": claims.interval_text(r.difference, "nats/char"),
+                "Holm p": stats.p_text(float(r.p_holm)),
+                "reading": word,
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def answer_sentence(judged: pd.DataFrame, design: Design) -> str:
+    """The chapter's answer, one clause per hypothesis: its verdicts (a single test's
+    verdict, or the counts of a family's)."""
+    parts = []
+    for name, group in judged.groupby("claim", sort=False):
+        claim = design.hypotheses[name]["claim"]
+        if len(group) == 1:
+            parts.append(f"{claim}: {group['verdict'].iloc[0]} ({group['measured'].iloc[0]})")
+            continue
+        counts = claims.verdict_counts(group)
+        parts.append(
+            f"{claim}: {counts[claims.SUPPORTED]} supported, {counts[claims.CONTRADICTED]} "
+            f"contradicted and {counts[claims.INCONCLUSIVE]} inconclusive of {len(group)} tests"
+        )
+    return "; ".join(parts) + "."
+
+
+def compute_minutes(runs: pd.DataFrame) -> float:
+    """Minutes of one core that ``runs`` took, as each record measured (``wall_seconds``)."""
+    return float(runs.drop_duplicates("run_id")["wall_seconds"].sum() / 60)
+
+
+def pending_text(design: Design, counts: Mapping[str, tuple[int, int]]) -> str:
+    """Which regimes are not yet confirmed in full: no frozen stage, or fewer recorded
+    confirmation runs than declared; "" when every one is complete."""
+    parts = []
+    for regime in design.regimes:
+        if regime not in counts:
+            parts.append(f"{regime} (its stage 2 is not frozen yet)")
+        elif counts[regime][0] < counts[regime][1]:
+            done, declared = counts[regime]
+            parts.append(f"{regime} ({done} of its {declared} confirmation runs are recorded)")
+    if not parts:
+        return ""
+    return (
+        f"Not complete: {'; '.join(parts)}. Its tests are missing from the tables below, "
+        "and a verdict that needs them is inconclusive until they land."
+    )
+
+
+def stages_table(stages: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
+    """Each frozen regime's second stage: the pilot's pooled paired SD and its upper bound,
+    the family size the seed count allows for, the seeds and the MDE they reach."""
+    rows = [
+        {
+            "regime": regime,
+            "profile": s["profile"],
+            "pilot SD": float(s["pilot_paired_sd"]),
+            "df": int(s["pilot_df"]),
+            "SD, 80% bound": float(s["sd_bound"]),
+            "family": int(s["family_size"]),
+            "seeds": f"{s['seeds'][0]}{EN_DASH}{s['seeds'][-1]}",
+            "n": int(s["n_seeds"]),
+            "MDE": float(s["mde"]),
+        }
+        for regime, s in stages.items()
+    ]
+    return pd.DataFrame(rows)
+
+
+def tuning_band(trials: pd.DataFrame) -> pd.DataFrame:
+    """Each study's best value so far against its trial number, as the columns a curve
+    panel draws (mean = lo = hi: one study, no band), one panel per regime and dataset."""
+    band = trials[["regime", "dataset", "arm", "number", "best_so_far"]].copy()
+    band["where"] = [where(r, d) for r, d in zip(band["regime"], band["dataset"], strict=True)]
+    band["trial"] = band["number"] + 1
+    for column in ("mean", "lo", "hi"):
+        band[column] = band["best_so_far"]
+    return band
+
+
+def ngram_losses(runs: pd.DataFrame) -> dict[tuple[str, str], float]:
+    """The n-gram yardstick's best validation loss (modified Kneser-Ney, its best order)
+    for each (profile, dataset) of ``runs`` whose record exists."""
+    from gni.yardstick import best_ngram, load_record
+
+    losses = {}
+    for profile, dataset in runs[["profile", "dataset"]].drop_duplicates().itertuples(index=False):
+        record = load_record(dataset, profile)
+        if record is not None:
+            losses[(profile, dataset)] = best_ngram(record, "val")[1]
+    return losses
+
+
+def step_sentence(choices: pd.DataFrame, treatment: str, reference: str) -> str:
+    """The learning rate ``treatment`` chose as a multiple of ``reference``'s, in each
+    regime and dataset (after :func:`where`)."""
+    parts = []
+    for (regime, dataset), group in choices.groupby(["regime", "dataset"], sort=False):
+        rates = group.set_index("arm")["learning_rate"]
+        if treatment in rates and reference in rates:
+            ratio = rates[treatment] / rates[reference]
+            parts.append(f"{where(regime, dataset)} {ratio:.2f}\N{MULTIPLICATION SIGN}")
+    return "; ".join(parts) or "n/a"
+
+
+def span_text(lr_range: tuple[float, float]) -> str:
+    """A range's span as a factor (a multiplication sign after it), then its ends."""
+    low, high = lr_range
+    return f"{high / low:.0f}\N{MULTIPLICATION SIGN} ({low:g} to {high:g})"
+
+
+def labelled_effects(
+    rows: pd.DataFrame,
+    runs: pd.DataFrame,
+    ngram: Mapping[tuple[str, str], float],
+    design: Design,
+) -> pd.DataFrame:
+    """The primary tests as the effects figure draws them: ``measure`` set to the
+    hypothesis (one panel each), ``label`` to the row's place with the baseline's mean
+    best validation loss and the n-gram's (:func:`effect_label`), ``family_size`` to the
+    hypothesis's family, for the MDE spans."""
+    if rows.empty:
+        return rows
+    ok = runs[(runs["status"] == "ok") & (runs["arm"] == "baseline")]
+    standing = {}
+    for (regime, profile, dataset), group in ok.groupby(["regime", "profile", "dataset"]):
+        standing[where(regime, dataset)] = (
+            float(group[design.primary_measure].mean()),
+            ngram.get((profile, dataset), math.nan),
+        )
+    out = with_family(rows)
+    out["measure"] = out["hypothesis"]
+    out["label"] = [effect_label(r, standing) for r in out.to_dict("records")]
+    return out
+
+
+def hypothesis_panels(design: Design, effects: pd.DataFrame) -> list[tuple[str, str]]:
+    """(hypothesis, its treatment - reference as a title) for each hypothesis with tests."""
+    present = set(effects["measure"])
+    return [
+        (name, f"{h['treatment']} {MINUS} {h['reference']}")
+        for name, h in design.hypotheses.items()
+        if name in present
+    ]
+
+
+def choices_view(choices: pd.DataFrame) -> pd.DataFrame:
+    """Table 2's columns: where, arm, the trial (1-based) of the choice out of the study's,
+    its value, learning rate, range and noise."""
+    if choices.empty:
+        return choices
+    return pd.DataFrame(
+        {
+            "where": [
+                where(r, d) for r, d in zip(choices["regime"], choices["dataset"], strict=True)
+            ],
+            "arm": choices["arm"],
+            "trial": [
+                f"{t + 1} of {n}" for t, n in zip(choices["trial"], choices["trials"], strict=True)
+            ],
+            "best val": choices["value"],
+            "learning rate": [f"{x:.3g}" for x in choices["learning_rate"]],
+            "range": [
+                f"{lo:g}{EN_DASH}{hi:g}" + (" (extended)" if grown else "")
+                for lo, hi, grown in zip(
+                    choices["lr_low"], choices["lr_high"], choices["extended"], strict=True
+                )
+            ],
+            "noise": choices["noise"],
+        }
+    )
+
+
+def cut_text(design: Design, datasets: Sequence[str] = DATASETS) -> str:
+    """What the design leaves out: each dataset no regime runs, and per regime and dataset
+    the arms it does not run."""
+    used = {d for r in design.regimes.values() for d in r.datasets}
+    parts = [f"{d} in every regime" for d in datasets if d not in used]
+    for r in design.regimes.values():
+        for dataset, arms in r.datasets.items():
+            missing = [a for a in design.arms if a not in arms]
+            if missing:
+                parts.append(f"at {r.name}, the arms {', '.join(missing)} on {dataset}")
+    return "; ".join(parts) or "nothing"
+
+
+def page_runs(
+    trials: pd.DataFrame,
+    design: Design,
+    stages: Mapping[str, Mapping[str, Any]],
+    store: ResultsStore,
+) -> pd.DataFrame:
+    """Every recorded run of the page, once: the trials, the pilots and the confirmations."""
+    from gni.envelope import pilot_configs
+
+    ids = list(trials["run_id"]) if not trials.empty else []
+    for regime in design.regimes:
+        if all(
+            trials_path(regime, d, a, store.root).is_file() for d, a in _arms_of(design, regime)
+        ):
+            ids += [c.run_id for c in pilot_configs(design, regime, store.root)]
+        if regime in stages:
+            ids += [c.run_id for _, c in confirmation_configs(design, regime, stages[regime])]
+    ids = [i for i in dict.fromkeys(ids) if store.has(i)]
+    return load_runs(ids, store=store) if ids else pd.DataFrame({"run_id": [], "wall_seconds": []})
+
+
+def _arms_of(design: Design, regime: str) -> list[tuple[str, str]]:
+    return [(d, a) for d, arms in design.regime(regime).datasets.items() for a in arms]
