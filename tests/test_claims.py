@@ -22,6 +22,7 @@ from gni.claims import (
     claim_sections,
     factor_text,
     judge,
+    judge_all_of,
     judge_family,
     largest_detectable,
     load_declarations,
@@ -59,6 +60,9 @@ claims:
            test: sign, direction: lower, measures: [steps], family: pooled}
   cheap: {chapter: 02_b, section: s3, claim: cheap, source: reviews, test: versus,
           threshold: 3, direction: lower, measures: [cost], family: threads}
+  everywhere: {chapter: 01_a, section: s4, claim: GNI lowers the loss everywhere,
+               source: reviews, test: all-of, of: lower, direction: lower, measures: [loss],
+               family: one intersection-union test}
 """
 
 
@@ -160,6 +164,34 @@ def test_a_versus_test_compares_the_measured_mean_with_the_declared_threshold(de
     assert clearly["verdict"].tolist() == [SUPPORTED]
 
 
+def test_an_all_of_claim_holds_only_where_every_test_is_significant_its_way(declared):
+    lower, null = Estimate(-0.05, -0.08, -0.02, 3), Estimate(-0.01, -0.04, 0.02, 3)
+    both = judge(
+        "lower", _comparisons([("loss", lower, 0.01), ("loss", lower, 0.03)]), ["a", "b"], declared
+    )
+    row = judge_all_of("everywhere", both, 2, declared).iloc[0]
+    assert row["verdict"] == SUPPORTED and row["p"] == pytest.approx(0.03)  # the largest p
+    assert row["measured"].startswith("significantly lower in 2 of 2 tests; largest p = 0.03")
+    one = judge(
+        "lower", _comparisons([("loss", lower, 0.01), ("loss", null, 0.4)]), ["a", "b"], declared
+    )
+    assert judge_all_of("everywhere", one, 2, declared).iloc[0]["verdict"] == INCONCLUSIVE
+    # a test not yet run leaves it inconclusive, however small the others' p
+    partial = judge_all_of("everywhere", both.iloc[:1], 2, declared).iloc[0]
+    assert partial["verdict"] == INCONCLUSIVE and "(1 not yet run)" in partial["measured"]
+    # all significant, one against: contradicted
+    mixed = both.assign(sign=[-1, 1])
+    assert judge_all_of("everywhere", mixed, 2, declared).iloc[0]["verdict"] == CONTRADICTED
+    # rejudged from the tests of the claim it names, as the claims page does
+    rows = pd.concat([both, judge_all_of("everywhere", both, 2, declared)], ignore_index=True)
+    again = rejudge(rows.assign(chapter="01_a"), declared)
+    assert again["verdict"].tolist() == [SUPPORTED, SUPPORTED, SUPPORTED]
+    rows = pd.concat([both.iloc[:1], partial.to_frame().T], ignore_index=True)
+    assert rejudge(rows.assign(chapter="01_a"), declared)["verdict"].tolist()[-1] == INCONCLUSIVE
+    with pytest.raises(GniError, match="not an all-of claim"):
+        judge_all_of("lower", both, 2, declared)
+
+
 def test_rejudging_the_glued_rows_recomputes_every_verdict_from_raw_p_values(declared, tmp_path):
     table = _comparisons([("loss", Estimate(-0.05, -0.08, -0.02, 3), 0.01)] * 2)
     rows = rows_for_glue([judge("lower", table, ["a", "b"], declared)])
@@ -221,6 +253,8 @@ def test_the_table_leads_with_the_verdict_and_links_each_test_to_its_section(dec
         (("direction: lower, measures: [loss", "direction: down, measures: [loss"), "'down'"),
         (("measures: [steps]", "measures: [speed]"), r"measures \['speed'\]"),
         (("threshold: 3, ", ""), "needs a numeric threshold"),
+        (("of: lower", "of: nothing"), "names a declared claim in of"),
+        (("test: sign,", "test: sign, of: lower,"), "names a declared claim in of"),
     ],
 )
 def test_a_bad_declaration_is_refused_with_its_field(tmp_path, edit, message):
@@ -274,7 +308,14 @@ def test_factors_keep_the_digits_a_few_seeds_can_give():
     ]
 
 
-CHAPTERS = ["01_reproduce", "02_schedules", "03_regularizers", "04_sharpness", "05_cost"]
+CHAPTERS = [
+    "01_reproduce",
+    "02_schedules",
+    "03_regularizers",
+    "04_sharpness",
+    "05_cost",
+    "08_decisive",
+]
 
 
 def test_the_books_tally_is_the_declared_rule_applied_to_the_chapters_tests():
@@ -290,6 +331,11 @@ def test_the_books_tally_is_the_declared_rule_applied_to_the_chapters_tests():
         tests["p_holm"].astype(float).tolist(), nan_ok=True
     )
     for claim_id, group in tests.groupby("claim"):
+        if declarations.claim(claim_id).test == "all-of":  # one test over another claim's
+            assert group["family_size"].tolist() == [
+                len(tests[tests["claim"] == declarations.claim(claim_id).of])
+            ]
+            continue
         for r in group.itertuples():  # the number shown is the adjusted p of the rule
             assert f"{p_clause(r.p_holm, 'Holm p')} over {r.family_size}" in r.measured
         assert set(group["family_size"]) == {int(group["p"].notna().sum())}, claim_id

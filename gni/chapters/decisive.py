@@ -191,27 +191,19 @@ def interior_sentence(choices: pd.DataFrame, edge_factor: float) -> str:
     """Whether every chosen learning rate lies inside its range, and which ranges grew."""
     inside = choices["interior"].all()
     grown = choices[choices["extended"]]
+    edge = int((~choices["interior"]).sum())
     text = (
         f"every one of the {len(choices)} chosen learning rates lies more than a factor of "
         f"{edge_factor:g} inside both edges of its range"
         if inside
-        else f"{int((~choices['interior']).sum())} of the {len(choices)} chosen learning "
-        "rates still lie on an edge of their range after the extensions the design allows"
+        else f"{edge} of the {len(choices)} chosen learning rates still "
+        f"{'lies' if edge == 1 else 'lie'} on an edge of their range after the extensions "
+        "the design allows"
     )
     if grown.empty:
         return text + ", and no range had to be extended"
     names = "; ".join(f"{where(r.regime, r.dataset)} {r.arm}" for r in grown.itertuples())
     return text + f"; the range grew for {names}"
-
-
-def lr_spread(choices: pd.DataFrame) -> str:
-    """How far apart the chosen learning rates are, per regime and dataset: the ratio of
-    the largest to the smallest, after the regime and dataset (:func:`where`)."""
-    parts = []
-    for (regime, dataset), group in choices.groupby(["regime", "dataset"], sort=False):
-        ratio = group["learning_rate"].max() / group["learning_rate"].min()
-        parts.append(f"{where(regime, dataset)}: {ratio:.1f}\N{MULTIPLICATION SIGN}")
-    return "; ".join(parts)
 
 
 def hypothesis_rows(design: Design, runs: pd.DataFrame, measure: str) -> pd.DataFrame:
