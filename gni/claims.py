@@ -611,15 +611,31 @@ def noise_wins(tests: pd.DataFrame, declarations: Declarations | None = None) ->
     return tests[(tests["verdict"] == SUPPORTED) & compared]
 
 
-def audit_summary(tests: pd.DataFrame, wins: pd.DataFrame) -> str:
-    """The claims page's "In short" (under 60 words): the tally and the wins' count."""
+def audit_summary(
+    tests: pd.DataFrame, wins: pd.DataFrame, primary_chapter: str | None = None
+) -> str:
+    """The claims page's "In short" (under 60 words): the tally and the wins' count; with
+    ``primary_chapter``, that chapter's tests (the primary verdicts) tallied apart from
+    the others (screens and mechanisms)."""
     counts = verdict_counts(tests)
+    found = f"The noise did significantly better than its reference in {len(wins)} " + (
+        f"test{'s' * (len(wins) != 1)}, listed below."
+    )
+    if primary_chapter is None:
+        return (
+            f"Of {len(tests)} tests of {tests['claim'].nunique()} claims of the paper, "
+            f"{counts[SUPPORTED]} support it, {counts[CONTRADICTED]} contradict it and "
+            f"{counts[INCONCLUSIVE]} are inconclusive, each after Holm's correction within "
+            f"its claim. {found}"
+        )
+    is_primary = tests["chapter"] == primary_chapter
+    first, rest = verdict_counts(tests[is_primary]), verdict_counts(tests[~is_primary])
     return (
-        f"Of {len(tests)} tests of {tests['claim'].nunique()} claims of the paper, "
-        f"{counts[SUPPORTED]} support it, {counts[CONTRADICTED]} contradict it and "
-        f"{counts[INCONCLUSIVE]} are inconclusive, each after Holm's correction within its "
-        f"claim. The noise did significantly better than its reference in "
-        f"{len(wins)} test{'s' * (len(wins) != 1)}, listed below."
+        f"Primary: of the decisive test's {int(is_primary.sum())} tests of "
+        f"{tests[is_primary]['claim'].nunique()} claims, {first[SUPPORTED]} support the "
+        f"paper, {first[CONTRADICTED]} contradict it and {first[INCONCLUSIVE]} are "
+        f"inconclusive. Screens and mechanisms: of {int((~is_primary).sum())} tests, "
+        f"{rest[SUPPORTED]}, {rest[CONTRADICTED]} and {rest[INCONCLUSIVE]}. {found}"
     )
 
 

@@ -385,6 +385,13 @@ def test_the_audit_page_groups_tests_by_claim_and_counts_the_wins(declared):
         "inconclusive, each after Holm's correction within its claim. The noise did "
         "significantly better than its reference in 1 test, listed below."
     )
+    apart = audit_summary(tests, wins, primary_chapter="02_b")
+    assert apart == (
+        "Primary: of the decisive test's 1 tests of 1 claims, 1 support the paper, 0 "
+        "contradict it and 0 are inconclusive. Screens and mechanisms: of 10 tests, 1, 0 and "
+        "9. The noise did significantly better than its reference in 1 test, listed below."
+    )
+    assert len(apart.split()) <= 60
     check_verdicts(tests, declared)
     forged = tests.assign(verdict=["contradicted", *tests["verdict"].tolist()[1:]])
     with pytest.raises(GniError, match="verdicts that the declared rule does not give"):

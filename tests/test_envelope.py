@@ -260,3 +260,21 @@ def test_the_stages_end_to_end(tmp_path, monkeypatch):
         choice = chosen_params(load_trials("a", "shakespeare_char", arm, store.root))
         choice["learning_rate"] = min(max(choice["learning_rate"], low), high)
         assert first == choice
+
+
+def test_the_seed_registry_names_the_designs_seeds():
+    from gni.seeds import load_registry, overlap
+
+    design, registry = load_design(DESIGN), load_registry()
+    for name, regime in design.regimes.items():
+        choice = registry.choices[f"decisive-{name}"]
+        assert choice.seeds == (regime.tuning_seed, *regime.pilot_seeds)
+        assert choice.chapter == "08_decisive"
+    report = registry.reports["decisive"]
+    reserved = set(report.seeds)
+    for name, regime in design.regimes.items():
+        assert set(range(regime.first_seed, regime.first_seed + regime.max_seeds)) <= reserved
+        frozen = DESIGN.parent / f"{name}.yaml"
+        if frozen.is_file():  # a frozen stage's seeds are among them
+            assert set(load_frozen(name, frozen)["seeds"]) <= reserved
+    assert report.fresh and overlap("decisive") == {}
