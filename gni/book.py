@@ -73,9 +73,10 @@ def chapters(root: Path) -> list[str]:
 
 
 def execution_order(names: Sequence[str]) -> list[str]:
-    """Chapters in the order they execute: by name, that is by number (``00_setup`` ...),
-    whatever their place in the table of contents, so that a later chapter (the claims
-    audit) reads the executed notebooks of the earlier ones, not stale copies."""
+    """Chapters in the order they start: by name, that is by number (``00_setup`` ...),
+    whatever their place in the table of contents; each waits for the chapters it comes
+    after (:func:`chapter_after`), so that a chapter that reads others (the claims audit)
+    reads their executed notebooks of this build, not stale copies."""
     return sorted(names)
 
 

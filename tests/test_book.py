@@ -114,8 +114,32 @@ CHAPTER_KEYS = {
         "answer",
         "claims",
     },
-    "06_claims": {"summary", "table_claims", "wins", "n_claims", "n_tests", "n_wins"},
+    "06_claims": {
+        "summary",
+        "table_primary",
+        "table_claims",
+        "wins",
+        "n_claims",
+        "n_tests",
+        "n_wins",
+    },
     "07_your_loop": set(),  # the guide to the library: it prints, and glues nothing
+    "08_decisive": {
+        "answer",
+        "table_verdicts",
+        "claims",
+        "fig_effects",
+        "fig_tuning",
+        "table_stages",
+        "table_choices",
+        "interior",
+        "step_gni",
+        "table_secondary",
+        "table_standing",
+        "cut",
+        "n_runs",
+        "run_hours",
+    },
 }
 
 
@@ -197,27 +221,32 @@ def test_every_chapter_is_in_the_toc():
     assert sorted(chapters(ROOT)) == list(CHAPTER_KEYS)
     sources = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
     assert sources == list(CHAPTER_KEYS)
-    # the claims audit comes first in the book but executes after every chapter that
-    # glues anything: it reads them; the chapters after it (the guide) glue nothing
-    assert chapters(ROOT)[0] == "06_claims"
-    order = execution_order(chapters(ROOT))
-    assert all(not CHAPTER_KEYS[n] for n in order[order.index("06_claims") + 1 :])
+    # the decisive test and the claims audit come first in the book; the audit executes
+    # after every chapter that glues anything: it reads them
+    assert chapters(ROOT)[:2] == ["08_decisive", "06_claims"]
+    glue_anything = {n for n, keys in CHAPTER_KEYS.items() if keys and n != "06_claims"}
+    assert glue_anything <= set(chapter_after(ROOT, "06_claims"))
 
 
 def test_each_chapter_executes_after_the_chapters_it_reads():
     """The declared order (metadata gni.after) covers every executed notebook a chapter
-    reads, in its code or its prose, and runs from lower numbers to higher."""
+    reads, in its code or its prose, and has no cycle: the chapters execute one after
+    another in name order, each once those it comes after have."""
     names = chapters(ROOT)
+    done: set[str] = set()
+    waiting = {n: set(chapter_after(ROOT, n)) for n in execution_order(names)}
+    while waiting:
+        ready = [n for n, deps in waiting.items() if deps <= done]
+        assert ready, f"the chapters {sorted(waiting)} wait on each other"
+        done.add(ready[0])
+        del waiting[ready[0]]
     for name in names:
         after = chapter_after(ROOT, name)
-        assert set(after) <= set(names) and all(a < name for a in after), name
+        assert set(after) <= set(names), name
         source = (ROOT / "notebooks" / f"{name}.ipynb").read_text()
         read = set(re.findall(r'executed_notebook\(\\"(\d\d_\w+)\\"\)', source))
         read |= set(re.findall(r"(\d\d_\w+)\.ipynb::", source))
         assert read - {name} <= set(after), name
-    # the audit comes after every chapter numbered before it; those after it glue nothing
-    assert set(chapter_after(ROOT, "06_claims")) == {n for n in names if n < "06_claims"}
-    assert all(not CHAPTER_KEYS[n] for n in names if n > "06_claims")
 
 
 @pytest.mark.smoke
@@ -270,14 +299,19 @@ def test_smoke_book_glues_every_value_and_figure(smoke_book: Path):
 def test_smoke_book_audits_the_claims_of_every_chapter(smoke_book: Path):
     executed = smoke_book / "book" / "executed"
     claims = read_claims(executed, [n for n in CHAPTER_KEYS if n != "06_claims"])
-    assert {"01_reproduce", "02_schedules", "03_regularizers", "05_cost"} <= set(claims["chapter"])
+    tested = {"01_reproduce", "02_schedules", "03_regularizers", "05_cost", "08_decisive"}
+    assert tested <= set(claims["chapter"])
     # chapter 1: Table 1's four measures on three datasets (shakespeare_char has no test
     # split), and one sign test of convergence pooled over the datasets
     assert len(claims[claims["chapter"] == "01_reproduce"]) == 4 * 3 - 1 + 1
     audit = glued_values(executed / "06_claims.ipynb")
     assert audit["n_tests"] == len(claims)
     assert audit["n_claims"] == claims["claim"].nunique()
-    assert audit["summary"].startswith(f"Of {len(claims)} tests of {audit['n_claims']} claims")
+    primary = claims[claims["chapter"] == "08_decisive"]
+    assert len(primary) == 4 + 3 + 3 + 1  # the hypotheses' families, and the all-of test
+    assert audit["summary"].startswith(
+        f"Primary: of the decisive test's {len(primary)} tests of 4 claims"
+    )
 
 
 @pytest.mark.smoke

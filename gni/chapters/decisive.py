@@ -530,3 +530,8 @@ def page_runs(
 
 def _arms_of(design: Design, regime: str) -> list[tuple[str, str]]:
     return [(d, a) for d, arms in design.regime(regime).datasets.items() for a in arms]
+
+
+def profiles_text(design: Design) -> str:
+    """Each regime with its profile, for captions: ``cpu: the cpu profile; ...``."""
+    return "; ".join(f"{name}: the {r.profile} profile" for name, r in design.regimes.items())
