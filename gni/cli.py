@@ -22,6 +22,7 @@ from typing import Any
 from gni import GniError, paths
 from gni.config import PROFILES, RunConfig, data_sizes, make_config, profile_config
 from gni.data import DATASETS, prepared_dir, record_manifests
+from gni.envelope import STAGES
 from gni.untrusted import load_yaml, read_text
 
 DESCRIPTION = """\
@@ -227,6 +228,20 @@ def _cmd_book(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_envelope(args: argparse.Namespace) -> int:
+    from gni.envelope import design_path, frozen_path, load_design, run_stage
+    from gni.results import ResultsStore
+
+    if args.workers < 1:
+        raise GniError(f"--workers={args.workers} is out of range; allowed: at least 1")
+    design_file = Path(args.design) if args.design else design_path()
+    design = load_design(design_file)
+    design.regime(args.regime)  # an unknown regime: one line, before anything runs
+    frozen = frozen_path(args.regime, design_file)
+    run_stage(design, args.regime, args.stage, ResultsStore(), frozen, args.workers)
+    return 0
+
+
 def _command(commands: argparse._SubParsersAction, name: str, what: str) -> argparse.ArgumentParser:
     """A subcommand that ``what`` describes, in its parent's help and its own."""
     parser = commands.add_parser(name, help=what, formatter_class=HelpFormatter)
@@ -333,6 +348,17 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--profile", default=None, help="replace the grid's profile for every run")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
     sw.set_defaults(func=_cmd_sweep)
+
+    en = _command(
+        commands, "envelope", "a stage of the decisive test: tune, pilot, freeze or confirm"
+    )
+    en.add_argument("stage", choices=STAGES, help="tune | pilot | freeze | confirm, in order")
+    en.add_argument("--regime", required=True, help="a regime of the design (cpu | cpu-long)")
+    en.add_argument("--workers", type=int, default=2, help="processes that train at once")
+    en.add_argument(
+        "--design", default=None, help="the design (default: book/preregistration/design.yaml)"
+    )
+    en.set_defaults(func=_cmd_envelope)
 
     bk = _command(commands, "book", "execute every chapter with papermill, build the book")
     bk.add_argument("--profile", default="cpu", help=f"{' | '.join(PROFILES)}, for every chapter")

@@ -20,7 +20,6 @@ paired spread into the number of confirmation seeds (:func:`seeds_needed`) and w
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures
 import dataclasses
 import math
@@ -59,7 +58,6 @@ __all__ = [
     "load_design",
     "load_frozen",
     "load_trials",
-    "main",
     "on_edge",
     "pilot_configs",
     "pooled_paired_sd",
@@ -759,22 +757,3 @@ def at_smoke_size(design: Design) -> Design:
         for name, r in design.regimes.items()
     }
     return dataclasses.replace(design, regimes=regimes, extension_trials=1)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """``gni envelope tune|pilot|freeze|confirm --regime R``: the decisive test's stages."""
-    parser = argparse.ArgumentParser(prog="gni envelope", description=main.__doc__)
-    parser.add_argument("stage", choices=STAGES)
-    parser.add_argument("--regime", required=True)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--design", type=Path, default=None)
-    args = parser.parse_args(argv)
-    design_file = args.design or design_path()
-    design = load_design(design_file)
-    design.regime(args.regime)
-    frozen_file = frozen_path(args.regime, design_file)
-    run_stage(design, args.regime, args.stage, ResultsStore(), frozen_file, args.workers)
-
-
-if __name__ == "__main__":
-    main()

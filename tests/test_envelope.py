@@ -13,6 +13,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from gni import GniError
+from gni.cli import main as cli
 from gni.envelope import (
     arm_overrides,
     at_smoke_size,
@@ -22,7 +23,6 @@ from gni.envelope import (
     load_design,
     load_frozen,
     load_trials,
-    main,
     on_edge,
     pilot_configs,
     pooled_paired_sd,
@@ -230,13 +230,19 @@ def test_the_stages_end_to_end(tmp_path, monkeypatch):
     assert tune(design, "a", "shakespeare_char", "gni", store) == record
     assert sorted(p.name for p in store.root.iterdir()) == before
 
-    main(["tune", "--regime", "a", "--workers", "2", "--design", str(design_file)])
+    assert (
+        cli(["envelope", "tune", "--regime", "a", "--workers", "2", "--design", str(design_file)])
+        == 0
+    )
     with pytest.raises(GniError, match="pilot runs of a are missing"):
         freeze(design, "a", store, tmp_path / "a.yaml")
     assert not (tmp_path / "a.yaml").exists()
-    main(["pilot", "--regime", "a", "--workers", "2", "--design", str(design_file)])
+    assert (
+        cli(["envelope", "pilot", "--regime", "a", "--workers", "2", "--design", str(design_file)])
+        == 0
+    )
     assert all(store.has(c.run_id) for c in pilot_configs(design, "a", store.root))
-    main(["freeze", "--regime", "a", "--design", str(design_file)])
+    assert cli(["envelope", "freeze", "--regime", "a", "--design", str(design_file)]) == 0
     frozen = load_frozen("a", tmp_path / "a.yaml")
     assert 2 <= frozen["n_seeds"] <= 3
     assert frozen["seeds"] == list(range(1000, 1000 + frozen["n_seeds"]))
@@ -249,11 +255,19 @@ def test_the_stages_end_to_end(tmp_path, monkeypatch):
     assert {c.seed for _, c in runs} == set(frozen["seeds"])
     assert len(runs) == 4 * len(frozen["seeds"])
     assert {arm for arm, _ in runs} == set(design.arms)
-    main(["confirm", "--regime", "a", "--workers", "2", "--design", str(design_file)])
+    assert (
+        cli(
+            ["envelope", "confirm", "--regime", "a", "--workers", "2", "--design", str(design_file)]
+        )
+        == 0
+    )
     assert all(store.has(c.run_id) for _, c in runs)
 
     # the warm start: each arm's first trial in b is its choice in a, clipped into the range
-    main(["tune", "--regime", "b", "--workers", "1", "--design", str(design_file)])
+    assert (
+        cli(["envelope", "tune", "--regime", "b", "--workers", "1", "--design", str(design_file)])
+        == 0
+    )
     low, high = design.learning_rate
     for arm in ("baseline", "gni"):
         first = load_trials("b", "shakespeare_char", arm, store.root)["trials"][0]["params"]
