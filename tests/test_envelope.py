@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -292,3 +293,68 @@ def test_the_seed_registry_names_the_designs_seeds():
         if frozen.is_file():  # a frozen stage's seeds are among them
             assert set(load_frozen(name, frozen)["seeds"]) <= reserved
     assert report.fresh and overlap("decisive") == {}
+
+
+def _added(paths_: list[str]) -> dict[str, str]:
+    """Each path's first commit that added it (hash), from the git history."""
+    out = subprocess.run(
+        [
+            "git",
+            "log",
+            "--reverse",
+            "--diff-filter=A",
+            "--name-only",
+            "--format=commit %H",
+            "--",
+            *paths_,
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    first: dict[str, str] = {}
+    commit = ""
+    for line in out.splitlines():
+        if line.startswith("commit "):
+            commit = line.split()[1]
+        elif line:
+            first.setdefault(line, commit)
+    return first
+
+
+def _before(a: str, b: str) -> bool:
+    """Whether commit ``a`` is an ancestor of ``b`` (or ``b`` itself)."""
+    return subprocess.run(["git", "merge-base", "--is-ancestor", a, b], cwd=ROOT).returncode == 0
+
+
+def _full_history() -> bool:
+    if not (ROOT / ".git").exists():
+        return False
+    shallow = subprocess.run(
+        ["git", "rev-parse", "--is-shallow-repository"], cwd=ROOT, capture_output=True, text=True
+    )
+    return shallow.returncode == 0 and shallow.stdout.strip() == "false"
+
+
+@pytest.mark.skipif(not _full_history(), reason="needs the whole git history of a checkout")
+def test_git_shows_each_stage_committed_before_its_runs():
+    design = load_design(DESIGN)
+    added = _added(["book/preregistration", "results"])
+    stage_one = added["book/preregistration/design.yaml"]
+    tuning_seeds = {r.tuning_seed for r in design.regimes.values()}
+    tuning = [
+        c
+        for p, c in added.items()
+        if p.startswith("results/envelope/") or any(f"-s{s}-" in p for s in tuning_seeds)
+    ]
+    assert tuning, "no tuning record is committed"
+    assert all(_before(stage_one, c) for c in tuning)
+    for name in design.regimes:
+        frozen = f"book/preregistration/{name}.yaml"
+        if frozen not in added:
+            continue
+        stage = load_frozen(name, ROOT / frozen)
+        ids = {c.run_id for _, c in confirmation_configs(design, name, stage)}
+        confirming = [c for p, c in added.items() if p.count("/") == 2 and p.split("/")[1] in ids]
+        assert all(_before(added[frozen], c) and c != added[frozen] for c in confirming), name
