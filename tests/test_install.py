@@ -30,9 +30,9 @@ LOCK = ROOT / "requirements.lock"
 GUIDE = ROOT / "notebooks" / "07_your_loop.ipynb"
 # what the build reads (pyproject.toml names README.md as the readme)
 BUILD_SOURCES = ("pyproject.toml", "README.md", "gni")
-# packages of the extras (book, dask, gpu, dev), never installed with the core
+# packages of the extras (book, dask, gpu, tune, dev), never installed with the core
 EXTRAS_ONLY = ("papermill", "jupyter_book", "myst_nb", "IPython", "dask", "distributed")
-EXTRAS_ONLY += ("triton", "nltk", "pytest", "selenium")
+EXTRAS_ONLY += ("triton", "optuna", "nltk", "pytest", "selenium")
 # modules of gni that need an extra: the book's tables (IPython) and the Triton kernel
 NEEDS_AN_EXTRA = {"gni.tables": "book", "gni.chapters.setup": "book", "gni.triton_adamw": "gpu"}
 
