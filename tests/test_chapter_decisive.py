@@ -156,10 +156,14 @@ def test_each_hypothesis_is_its_treatment_against_its_reference_where_both_run()
     assert lower["family_size"].tolist() == [3, 3, 3]
     expected = stats.holm(lower["p"].astype(float).to_numpy())
     assert lower["p_holm"].astype(float).tolist() == pytest.approx(list(expected))
+    supported = lower.loc["cpu \N{MIDDLE DOT} enwik8"]
+    assert supported["measured"].endswith(f"; detectable: {supported['mde']:.3f} nats/char")
     answer = chapter.answer_sentence(judged, DESIGN)
-    assert answer.startswith(
-        "GNI, tuned, lowers the loss against the baseline tuned alike: 1 supported, "
-        "0 contradicted and 2 inconclusive of 3 tests;"
+    assert answer.startswith("GNI against the baseline, 1 supported and 2 inconclusive of 3;")
+    robust = claims.judge_all_of("gni-robust", judged[judged["claim"] == "gni-lowers-loss"], 4)
+    both = pd.concat([judged, robust], ignore_index=True)
+    assert chapter.answer_sentence(both, DESIGN).endswith(
+        "; GNI lower in every regime and dataset, inconclusive."
     )
     # the secondary measures: each hypothesis on each measure its own family
     secondary = chapter.with_family(

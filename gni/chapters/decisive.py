@@ -242,12 +242,27 @@ def judge(
 ) -> pd.DataFrame:
     """Each hypothesis's tests judged as one family (:func:`gni.claims.judge`, Holm over the
     family), labelled by regime and dataset; the hypotheses are the claims of the same
-    names in ``book/claims.yaml``."""
+    names in ``book/claims.yaml``. A significant test's ``measured`` ends, as an
+    inconclusive one's does, with the smallest effect its seeds detect."""
     judged = [
         claims.judge(name, group, list(group["where"]), declarations)
         for name, group in rows.groupby("hypothesis", sort=False)
     ]
-    return pd.concat(judged, ignore_index=True) if judged else pd.DataFrame()
+    if not judged:
+        return pd.DataFrame()
+    out = pd.concat(judged, ignore_index=True)
+    # a significant test states what its seeds detect too, as an inconclusive one does
+    significant = (out["verdict"] != claims.INCONCLUSIVE) & out["mde"].notna()
+    out.loc[significant, "measured"] = [
+        f"{m}; detectable: {d:.3f} {u}"
+        for m, d, u in zip(
+            out.loc[significant, "measured"],
+            out.loc[significant, "mde"],
+            out.loc[significant, "unit"],
+            strict=True,
+        )
+    ]
+    return out
 
 
 def with_family(rows: pd.DataFrame) -> pd.DataFrame:
@@ -330,20 +345,28 @@ def secondary_table(rows: pd.DataFrame, alpha: float) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+#: Each hypothesis in a few words, for the page's first sentence.
+SHORT = {
+    "gni-lowers-loss": "GNI against the baseline",
+    "gni-adds-to-template": "GNI added to the template",
+    "gni-beats-template": "GNI against the template",
+    "gni-robust": "GNI lower in every regime and dataset",
+}
+
+
 def answer_sentence(judged: pd.DataFrame, design: Design) -> str:
-    """The chapter's answer, one clause per hypothesis: its verdicts (a single test's
-    verdict, or the counts of a family's)."""
+    """The chapter's answer in one sentence, one clause per hypothesis (:data:`SHORT`):
+    a family's verdict counts (those that occur), or a single test's verdict."""
     parts = []
     for name, group in judged.groupby("claim", sort=False):
-        claim = design.hypotheses[name]["claim"]
-        if len(group) == 1:
-            parts.append(f"{claim}: {group['verdict'].iloc[0]} ({group['measured'].iloc[0]})")
+        short = SHORT.get(name, design.hypotheses[name]["claim"])
+        if len(group) == 1 and design.hypotheses[name].get("all_of"):
+            parts.append(f"{short}, {group['verdict'].iloc[0]}")
             continue
         counts = claims.verdict_counts(group)
-        parts.append(
-            f"{claim}: {counts[claims.SUPPORTED]} supported, {counts[claims.CONTRADICTED]} "
-            f"contradicted and {counts[claims.INCONCLUSIVE]} inconclusive of {len(group)} tests"
-        )
+        listed = " and ".join(f"{n} {word}" for word, n in counts.items() if n)
+        parts.append(f"{short}, {listed} of {len(group)}")
+
     return "; ".join(parts) + "."
 
 
