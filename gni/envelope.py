@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import json
 import math
 import sys
 import typing
@@ -350,7 +351,7 @@ def _distributions(
 
 
 def on_edge(lr: float, lr_range: tuple[float, float], factor: float) -> str | None:
-    """ "low" or "high" when ``lr`` lies within ``factor`` of that edge of ``lr_range``."""
+    """Which edge of ``lr_range`` ``lr`` lies within ``factor`` of: "low", "high" or None."""
     if lr < lr_range[0] * factor:
         return "low"
     if lr > lr_range[1] / factor:
@@ -470,18 +471,42 @@ def tune(
     return record
 
 
+def _trial_problem(trial: Any) -> str | None:
+    """What is wrong with one trial of a record, or None."""
+    if not isinstance(trial, dict):
+        return "a trial is not a mapping"
+    number, value, lr_range = trial.get("number"), trial.get("value"), trial.get("lr_range")
+    if isinstance(number, bool) or not isinstance(number, int):
+        return "a trial's number is not an integer"
+    if not isinstance(trial.get("params"), dict) or not isinstance(trial.get("run_id"), str):
+        return f"trial {number} has no params mapping or run_id"
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        return f"trial {number}'s value is not a number or null"
+    if not (isinstance(lr_range, list) and len(lr_range) == 2):
+        return f"trial {number}'s lr_range is not [low, high]"
+    return None
+
+
 def load_trials(regime: str, dataset: str, arm: str, root: Path | None = None) -> dict[str, Any]:
-    """A study's trials record; a GniError naming the file when it is missing or not one."""
+    """A study's trials record, read as untrusted JSON (bounded by
+    :func:`gni.untrusted.read_text`) and checked; a GniError naming the file when it is
+    missing, not JSON or not a trials record."""
     path = trials_path(regime, dataset, arm, root)
-    data = load_yaml(read_text(path, str(path)), str(path))  # JSON is YAML; bounded reader
-    if (
-        not isinstance(data, dict)
-        or data.get("format") != FORMAT
-        or not isinstance(data.get("trials"), list)
-    ):
-        raise GniError(
-            f"{path}: not a trials record of format {FORMAT}; run `gni envelope tune` again"
-        )
+    if not path.is_file():
+        raise GniError(f"{path}: no such trials record; run `gni envelope tune --regime {regime}`")
+    try:
+        data = json.loads(read_text(path, str(path)))
+    except (ValueError, RecursionError) as e:
+        raise GniError(f"{path}: not valid JSON ({' '.join(str(e).split())[:160]})") from None
+    problem = None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        problem = f"not a trials record of format {FORMAT}"
+    elif not isinstance(data.get("trials"), list) or not data["trials"]:
+        problem = "no trials"
+    else:
+        problem = next(filter(None, map(_trial_problem, data["trials"])), None)
+    if problem:
+        raise GniError(f"{path}: {problem}; run `gni envelope tune --regime {regime}` again")
     return data
 
 

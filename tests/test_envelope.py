@@ -16,6 +16,7 @@ from scipy import stats as scipy_stats
 from gni import GniError
 from gni.cli import main as cli
 from gni.envelope import (
+    FORMAT,
     arm_overrides,
     at_smoke_size,
     chosen_params,
@@ -358,3 +359,43 @@ def test_git_shows_each_stage_committed_before_its_runs():
         ids = {c.run_id for _, c in confirmation_configs(design, name, stage)}
         confirming = [c for p, c in added.items() if p.count("/") == 2 and p.split("/")[1] in ids]
         assert all(_before(added[frozen], c) and c != added[frozen] for c in confirming), name
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{", "not valid JSON"),
+        ("[" * 5000 + "]" * 5000, "not valid JSON"),
+        ('{"format": 0, "trials": []}', "not a trials record of format 1"),
+        ('{"format": 1, "trials": []}', "no trials"),
+        ('{"format": 1, "trials": [{"number": "0"}]}', "number is not an integer"),
+        (
+            '{"format": 1, "trials": [{"number": 0, "params": {}, "run_id": "r", "value": "x",'
+            ' "lr_range": [1, 2]}]}',
+            "trial 0's value is not a number or null",
+        ),
+    ],
+)
+def test_a_broken_trials_record_is_one_error_naming_it(tmp_path, content, message):
+    path = trials_path("cpu", "enwik8", "gni", tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text(content)
+    with pytest.raises(GniError, match=re.escape(message)) as error:
+        load_trials("cpu", "enwik8", "gni", tmp_path)
+    assert str(path) in str(error.value)
+    with pytest.raises(GniError, match="no such trials record"):
+        load_trials("cpu", "enwik8", "baseline", tmp_path)
+
+
+def test_a_trials_record_keeps_its_small_numbers_as_numbers(tmp_path):
+    path = trials_path("cpu", "enwik8", "gni", tmp_path)
+    path.parent.mkdir(parents=True)
+    trial = {
+        "number": 0,
+        "params": {"sigma0": 1e-05},
+        "run_id": "r",
+        "value": 2.5,
+        "lr_range": [1e-05, 0.008],
+    }
+    path.write_text(json.dumps({"format": FORMAT, "trials": [trial]}))
+    assert load_trials("cpu", "enwik8", "gni", tmp_path)["trials"][0]["params"]["sigma0"] == 1e-05
