@@ -286,6 +286,7 @@ def judge(
     comparisons: pd.DataFrame,
     labels: Sequence[str],
     declarations: Declarations | None = None,
+    family_size: int | None = None,
 ) -> pd.DataFrame:
     """Judge every comparison that tests ``claim_id``: the whole family, at once.
 
@@ -293,7 +294,9 @@ def judge(
     the claim's test: ``difference`` and ``p`` (a :func:`gni.stats.paired_table`;
     paired-t), ``race`` (a :func:`gni.stats.race_table`; sign), or ``difference`` (the
     measured quantity; versus). ``labels`` name each comparison in words. Holm's
-    correction runs over all the rows. Returns one row per comparison with
+    correction runs over all the rows, or over ``family_size`` tests, a family declared
+    before its tests ran of which some have not (each counts as p = 1;
+    :func:`gni.stats.holm`). Returns one row per comparison with
     :data:`ROW_FIELDS`: the verdict, and ``measured``, which leads with one number (and
     for an inconclusive test, what the design could detect).
     """
@@ -330,8 +333,8 @@ def judge(
                 "race": getattr(r, "race", None),
             }
         )
-    adjusted = holm([row["p"] for row in rows])
-    size = int(np.sum(~np.isnan([row["p"] for row in rows])))
+    adjusted = holm([row["p"] for row in rows], family_size)
+    size = family_size or int(np.sum(~np.isnan([row["p"] for row in rows])))
     judged = []
     for row, p_holm in zip(rows, adjusted, strict=True):
         word = verdict_word(p_holm, row["sign"], claim.direction, declarations.alpha)
@@ -528,7 +531,8 @@ def rejudge(rows: pd.DataFrame, declarations: Declarations | None = None) -> pd.
         if wrong:
             raise GniError(f"claim {claim_id} is declared for {claim.chapter}, tested in {wrong}")
         p = group["p"].astype(float).to_numpy()
-        adjusted = holm(p)
+        declared = int(group["family_size"].max()) if claim.test != "all-of" else None
+        adjusted = holm(p, max(declared, int(np.sum(~np.isnan(p)))) if declared else None)
         if claim.test == "all-of":  # from the tests of the claim it names, as they stand
             of = rows[rows["claim"] == claim.of]
             q, s = _all_of(of["p"].astype(float).tolist(), of["sign"].tolist(), claim.direction)

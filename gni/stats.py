@@ -161,12 +161,19 @@ def paired_comparison(
     )
 
 
-def holm(p_values: Sequence[float]) -> np.ndarray:
-    """Holm-adjusted p-values (same order as given; NaNs stay NaN and are not counted)."""
+def holm(p_values: Sequence[float], family_size: int | None = None) -> np.ndarray:
+    """Holm-adjusted p-values (same order as given; NaNs stay NaN and are not counted).
+
+    ``family_size``, the size of a family declared before its tests ran, counts each test
+    of it not given here (not yet run) as p = 1: the correction is the declared family's,
+    never a smaller one's. It may not be smaller than the p-values given.
+    """
     p = np.asarray(p_values, dtype=float)
     adjusted = np.full_like(p, np.nan)
     valid = np.flatnonzero(~np.isnan(p))
-    m = len(valid)
+    if family_size is not None and family_size < len(valid):
+        raise GniError(f"family_size={family_size} is smaller than the {len(valid)} p-values")
+    m = len(valid) if family_size is None else family_size
     running = 0.0
     for rank, i in enumerate(valid[np.argsort(p[valid], kind="stable")]):
         running = max(running, min(1.0, (m - rank) * p[i]))

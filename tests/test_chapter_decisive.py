@@ -153,8 +153,10 @@ def test_each_hypothesis_is_its_treatment_against_its_reference_where_both_run()
     judged = chapter.judge(DESIGN, rows)
     lower = judged[judged["claim"] == "gni-lowers-loss"].set_index("test")
     assert lower.loc["cpu \N{MIDDLE DOT} enwik8", "verdict"] == claims.SUPPORTED
-    assert lower["family_size"].tolist() == [3, 3, 3]
-    expected = stats.holm(lower["p"].astype(float).to_numpy())
+    # Holm over the declared family of four: the test not run (cpu-long shakespeare_char)
+    # counts as p = 1
+    assert lower["family_size"].tolist() == [4, 4, 4]
+    expected = stats.holm(lower["p"].astype(float).to_numpy(), 4)
     assert lower["p_holm"].astype(float).tolist() == pytest.approx(list(expected))
     supported = lower.loc["cpu \N{MIDDLE DOT} enwik8"]
     assert supported["measured"].endswith(f"; detectable: {supported['mde']:.3f} nats/char")
@@ -167,8 +169,12 @@ def test_each_hypothesis_is_its_treatment_against_its_reference_where_both_run()
     )
     # the secondary measures: each hypothesis on each measure its own family
     secondary = chapter.with_family(
-        pd.concat([chapter.hypothesis_rows(DESIGN, runs, m) for m in DESIGN.secondary_measures])
+        pd.concat([chapter.hypothesis_rows(DESIGN, runs, m) for m in DESIGN.secondary_measures]),
+        DESIGN,
     )
+    sizes = secondary.groupby(["hypothesis", "measure"])["family_size"].first()
+    assert sizes[("gni-lowers-loss", "final_val_loss")] == 4
+    assert sizes[("gni-lowers-loss", "test_loss_at_best_val")] == 2  # enwik8 only
     test_rows = secondary[secondary["measure"] == "test_loss_at_best_val"]
     assert set(test_rows["where"]) == {
         "cpu \N{MIDDLE DOT} enwik8",
@@ -195,7 +201,7 @@ def test_the_figure_rows_carry_the_yardstick_and_the_family():
     label = effects[effects["where"] == "cpu \N{MIDDLE DOT} enwik8"]["label"].iloc[0]
     assert label == f"cpu \N{MIDDLE DOT} enwik8 (baseline {base:.2f}, n-gram 2.68)"
     assert set(effects["measure"]) == set(effects["hypothesis"])
-    assert set(effects["family_size"]) == {2}
+    assert set(effects["family_size"]) == {3, 4}  # the declared families
     panels = chapter.hypothesis_panels(DESIGN, effects)
     assert panels[0] == ("gni-lowers-loss", "gni \N{MINUS SIGN} baseline")
     standing = chapter.standing_table(runs, ngram, "best_val_loss").set_index("dataset")
@@ -203,6 +209,13 @@ def test_the_figure_rows_carry_the_yardstick_and_the_family():
     best = min(standing.loc["enwik8", a] for a in DESIGN.arms)
     assert standing.loc["enwik8", "best arm - n-gram"] == pytest.approx(best - 2.679)
     assert math.isnan(standing.loc["shakespeare_char", "n-gram"])
+
+
+def test_the_declared_families():
+    assert chapter.declared_size(DESIGN, "gni-lowers-loss") == 4
+    assert chapter.declared_size(DESIGN, "gni-adds-to-template") == 3
+    assert chapter.declared_size(DESIGN, "gni-lowers-loss", "test_loss_at_best_val") == 2
+    assert chapter.declared_size(DESIGN, "gni-beats-template", "test_loss_at_best_val") == 1
 
 
 def test_stages_pending_cut_and_span():

@@ -192,6 +192,18 @@ def test_an_all_of_claim_holds_only_where_every_test_is_significant_its_way(decl
         judge_all_of("lower", both, 2, declared)
 
 
+def test_a_declared_family_with_tests_not_yet_run_is_corrected_as_declared(declared):
+    table = _comparisons([("loss", Estimate(-0.05, -0.08, -0.02, 3), 0.02)] * 2)
+    judged = judge("lower", table, ["a", "b"], declared, family_size=4)
+    assert judged["p_holm"].tolist() == pytest.approx([0.08, 0.08])  # 4 x 0.02, not 2 x
+    assert judged["family_size"].tolist() == [4, 4]
+    assert judged["verdict"].tolist() == [INCONCLUSIVE, INCONCLUSIVE]
+    assert "Holm p = 0.080 over 4" in judged["measured"][0]
+    # rejudged from the rows alone, the declared size still rules
+    again = rejudge(judged.assign(chapter="01_a"), declared)
+    assert again["p_holm"].tolist() == pytest.approx([0.08, 0.08])
+
+
 def test_rejudging_the_glued_rows_recomputes_every_verdict_from_raw_p_values(declared, tmp_path):
     table = _comparisons([("loss", Estimate(-0.05, -0.08, -0.02, 3), 0.01)] * 2)
     rows = rows_for_glue([judge("lower", table, ["a", "b"], declared)])

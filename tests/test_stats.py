@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from gni import GniError
 from gni.stats import (
     corrected_alpha,
     corrected_interval,
@@ -392,3 +393,11 @@ def test_differences_long_lists_every_pairs_difference_with_its_comparison():
 def test_a_p_clause_reads_as_prose_below_the_smallest_printed_value():
     assert [p_clause(p) for p in (0.012, 0.0004, math.nan)] == ["p = 0.012", "p < 0.001", "p n/a"]
     assert p_clause(0.5, "Holm p") == "Holm p = 0.50"
+
+
+def test_holm_over_a_declared_family_counts_the_tests_not_run_as_one():
+    assert holm([0.01, 0.03], family_size=4).tolist() == pytest.approx([0.04, 0.09])
+    assert holm([0.01, 0.03, 1.0, 1.0]).tolist()[:2] == pytest.approx([0.04, 0.09])
+    assert holm([0.01, float("nan")], family_size=1).tolist()[0] == pytest.approx(0.01)
+    with pytest.raises(GniError, match="family_size=1 is smaller than the 2 p-values"):
+        holm([0.01, 0.03], family_size=1)

@@ -242,10 +242,12 @@ def judge(
 ) -> pd.DataFrame:
     """Each hypothesis's tests judged as one family (:func:`gni.claims.judge`, Holm over the
     family), labelled by regime and dataset; the hypotheses are the claims of the same
-    names in ``book/claims.yaml``. A significant test's ``measured`` ends, as an
-    inconclusive one's does, with the smallest effect its seeds detect."""
+    names in ``book/claims.yaml``. Holm runs over the declared family
+    (:func:`declared_size`): a test not yet run counts as p = 1. A significant test's
+    ``measured`` ends, as an inconclusive one's does, with the smallest effect its seeds
+    detect."""
     judged = [
-        claims.judge(name, group, list(group["where"]), declarations)
+        claims.judge(name, group, list(group["where"]), declarations, declared_size(design, name))
         for name, group in rows.groupby("hypothesis", sort=False)
     ]
     if not judged:
@@ -265,13 +267,25 @@ def judge(
     return out
 
 
-def with_family(rows: pd.DataFrame) -> pd.DataFrame:
-    """``rows`` with ``p_holm`` and ``family_size`` set within each hypothesis (a secondary
-    measure's family is its hypothesis on that measure)."""
-    out = rows.copy()
-    for _, index in out.groupby(["hypothesis", "measure"], sort=False).groups.items():
-        out.loc[index, "p_holm"] = stats.holm(out.loc[index, "p"].to_numpy(dtype=float))
-        out.loc[index, "family_size"] = len(index)
+def declared_size(design: Design, hypothesis: str, measure: str | None = None) -> int:
+    """How many tests ``hypothesis``'s family declares on ``measure`` (default: the
+    primary): every regime and dataset where both its arms run, and for a measure of the
+    test split only the datasets that have one."""
+    family = design.family(hypothesis)
+    if measure is not None and measure.startswith("test_"):
+        family = [(r, d) for r, d in family if DATASETS[d].split_fractions[2] > 0]
+    return len(family)
+
+
+def with_family(rows: pd.DataFrame, design: Design) -> pd.DataFrame:
+    """``rows`` with ``p_holm`` and ``family_size`` set within each hypothesis on each
+    measure (a secondary measure's family is its hypothesis on that measure), over the
+    declared family (:func:`declared_size`)."""
+    out = rows.reset_index(drop=True)
+    for (name, measure), index in out.groupby(["hypothesis", "measure"], sort=False).groups.items():
+        size = declared_size(design, name, measure)
+        out.loc[index, "p_holm"] = stats.holm(out.loc[index, "p"].to_numpy(dtype=float), size)
+        out.loc[index, "family_size"] = size
     out["family_size"] = out["family_size"].astype(int)
     return out
 
@@ -474,7 +488,7 @@ def labelled_effects(
             float(group[design.primary_measure].mean()),
             ngram.get((profile, dataset), math.nan),
         )
-    out = with_family(rows)
+    out = with_family(rows, design)
     out["measure"] = out["hypothesis"]
     out["label"] = [effect_label(r, standing) for r in out.to_dict("records")]
     return out
