@@ -399,3 +399,15 @@ def test_a_trials_record_keeps_its_small_numbers_as_numbers(tmp_path):
     }
     path.write_text(json.dumps({"format": FORMAT, "trials": [trial]}))
     assert load_trials("cpu", "enwik8", "gni", tmp_path)["trials"][0]["params"]["sigma0"] == 1e-05
+
+
+def test_every_committed_choice_lies_inside_its_range():
+    design = load_design(DESIGN)
+    records = sorted((ROOT / "results" / "envelope").glob("*.json"))
+    for path in records:
+        record = json.loads(path.read_text())
+        choice = arm_overrides(design, record["arm"], chosen_params(record))
+        last = record["trials"][-1]["lr_range"]
+        edge = on_edge(choice["learning_rate"], tuple(last), design.edge_factor)
+        assert edge is None, f"{path.name}: {choice['learning_rate']} on the {edge} edge of {last}"
+        assert last[1] / last[0] >= 8
