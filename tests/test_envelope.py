@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from gni import GniError
+from gni.chapters import decisive
 from gni.cli import main as cli
 from gni.envelope import (
     FORMAT,
@@ -257,6 +259,8 @@ def test_the_stages_end_to_end(tmp_path, monkeypatch):
     assert {c.seed for _, c in runs} == set(frozen["seeds"])
     assert len(runs) == 4 * len(frozen["seeds"])
     assert {arm for arm, _ in runs} == set(design.arms)
+    read, counts = decisive.confirmation_runs(design, {"a": frozen}, store)
+    assert read.empty and counts == {"a": (0, len(runs))}
     assert (
         cli(
             ["envelope", "confirm", "--regime", "a", "--workers", "2", "--design", str(design_file)]
@@ -264,6 +268,13 @@ def test_the_stages_end_to_end(tmp_path, monkeypatch):
         == 0
     )
     assert all(store.has(c.run_id) for _, c in runs)
+    read, counts = decisive.confirmation_runs(design, {"a": frozen}, store)
+    assert counts == {"a": (len(runs), len(runs))} and len(read) == len(runs)
+    assert sorted(read["arm"]) == sorted(arm for arm, _ in runs)
+    # one run missing: its dataset is not read at all (no look at part of the seeds)
+    shutil.rmtree(store.path(runs[0][1].run_id))
+    read, counts = decisive.confirmation_runs(design, {"a": frozen}, store)
+    assert read.empty and counts == {"a": (len(runs) - 1, len(runs))}
 
     # the warm start: each arm's first trial in b is its choice in a, clipped into the range
     assert (

@@ -70,13 +70,23 @@ def load_stages(design: Design, frozen_dir: Path) -> dict[str, dict[str, Any]]:
 def confirmation_runs(
     design: Design, stages: Mapping[str, Mapping[str, Any]], store: ResultsStore
 ) -> tuple[pd.DataFrame, dict[str, tuple[int, int]]]:
-    """The recorded confirmation runs of every frozen regime, one row per run with its
-    regime and arm (:func:`gni.results.load_runs`), and per regime (recorded, declared)."""
+    """The confirmation runs of every frozen regime, one row per run with its regime and
+    arm (:func:`gni.results.load_runs`), and per regime (recorded, declared).
+
+    A regime and dataset enters only once every one of its declared runs is recorded:
+    the seed count was fixed in advance, so no test looks at a part of it.
+    """
     tables, counts = [], {}
     for regime, stage in stages.items():
         pairs = confirmation_configs(design, regime, stage)
-        arm_of = {c.run_id: arm for arm, c in pairs if store.has(c.run_id)}
-        counts[regime] = (len(arm_of), len(pairs))
+        recorded = {c.run_id: (arm, c.dataset) for arm, c in pairs if store.has(c.run_id)}
+        counts[regime] = (len(recorded), len(pairs))
+        complete = {
+            d
+            for d in {c.dataset for _, c in pairs}
+            if all(c.run_id in recorded for _, c in pairs if c.dataset == d)
+        }
+        arm_of = {i: arm for i, (arm, d) in recorded.items() if d in complete}
         if arm_of:
             runs = load_runs(list(arm_of), store=store)
             runs.insert(0, "regime", regime)
@@ -402,8 +412,9 @@ def pending_text(design: Design, counts: Mapping[str, tuple[int, int]]) -> str:
     if not parts:
         return ""
     return (
-        f"Not complete: {'; '.join(parts)}. Its tests are missing from the tables below, "
-        "and a verdict that needs them is inconclusive until they land."
+        f"Not complete: {'; '.join(parts)}. A regime and dataset is tested only once all "
+        "its confirmation runs are recorded; until then its tests are missing below, count "
+        "as p = 1 in their family, and a verdict that needs them is inconclusive."
     )
 
 
