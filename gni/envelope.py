@@ -119,7 +119,7 @@ class Design:
     secondary_measures: tuple[str, ...]
     arms: dict[str, dict[str, Any]]  # name -> {settings, noise}
     learning_rate: tuple[float, float]
-    families: dict[str, dict[str, Any]]  # name -> {settings, sigma0: (lo, hi), [decay]}
+    noise_families: dict[str, dict[str, Any]]  # name -> {settings, sigma0: (lo, hi), [decay]}
     edge_factor: float
     extension_factor: float
     extension_trials: int
@@ -278,7 +278,7 @@ def load_design(path: Path | None = None) -> Design:
         secondary_measures=tuple(_get(data, "secondary_measures", list, where)),
         arms=arms,
         learning_rate=_range(space.get("learning_rate"), f"{where} space learning_rate"),
-        families=families,
+        noise_families=families,
         edge_factor=float(_get(data, "edge_factor", float, where)),
         extension_factor=float(_get(data, "extension_factor", int | float, where)),
         extension_trials=_get(data, "extension_trials", int, where),
@@ -301,12 +301,12 @@ def _rounded(x: float) -> float:
 def arm_overrides(design: Design, arm: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """The RunConfig overrides of ``arm`` at the sampled ``params`` (learning_rate, and for a
     noisy arm family, sigma0 and, for exponential, decay = 1 - gamma); ``min_lr`` is
-    learning_rate / 10 as in every profile. Numbers keep :data:`DIGITS` significant digits."""
+    learning_rate / 10 as in every profile. Numbers keep ``DIGITS`` significant digits."""
     lr = _rounded(params["learning_rate"])
     overrides = {**design.arms[arm]["settings"], "learning_rate": lr, "min_lr": _rounded(lr / 10)}
     if not design.arms[arm]["noise"]:
         return overrides
-    family = design.families[params["family"]]
+    family = design.noise_families[params["family"]]
     args = {"sigma0": _rounded(params["sigma0"])}
     if "decay" in family:
         args["gamma"] = _rounded(1 - params["decay"])
@@ -318,12 +318,12 @@ def _suggest(trial: Any, design: Design, arm: str, lr_range: tuple[float, float]
         "learning_rate": trial.suggest_float("learning_rate", *lr_range, log=True)
     }
     if design.arms[arm]["noise"]:
-        family = trial.suggest_categorical("family", sorted(design.families))
+        family = trial.suggest_categorical("family", sorted(design.noise_families))
         params["family"] = family
         for key in ("sigma0", "decay"):
-            if key in design.families[family]:
+            if key in design.noise_families[family]:
                 params[key] = trial.suggest_float(
-                    f"{family}.{key}", *design.families[family][key], log=True
+                    f"{family}.{key}", *design.noise_families[family][key], log=True
                 )
     return params
 
@@ -338,11 +338,11 @@ def _distributions(
     }
     internal: dict[str, Any] = {"learning_rate": params["learning_rate"]}
     if design.arms[arm]["noise"]:
-        dist["family"] = optuna.distributions.CategoricalDistribution(sorted(design.families))
+        dist["family"] = optuna.distributions.CategoricalDistribution(sorted(design.noise_families))
         internal["family"] = params["family"]
         for key in ("sigma0", "decay"):
             if key in params:
-                low, high = design.families[params["family"]][key]
+                low, high = design.noise_families[params["family"]][key]
                 dist[f"{params['family']}.{key}"] = optuna.distributions.FloatDistribution(
                     low, high, log=True
                 )
@@ -489,7 +489,7 @@ def _trial_problem(trial: Any) -> str | None:
 
 def load_trials(regime: str, dataset: str, arm: str, root: Path | None = None) -> dict[str, Any]:
     """A study's trials record, read as untrusted JSON (bounded by
-    :func:`gni.untrusted.read_text`) and checked; a GniError naming the file when it is
+    ``gni.untrusted.read_text``) and checked; a GniError naming the file when it is
     missing, not JSON or not a trials record."""
     path = trials_path(regime, dataset, arm, root)
     if not path.is_file():

@@ -86,7 +86,7 @@ def test_the_committed_design_holds_what_the_issue_asks():
     assert high / low >= 8
     assert set(design.arms) == {"baseline", "gni", "template", "template+gni"}
     assert design.arms["template"]["settings"] == {"dropout": 0.2, "weight_decay": 0.1}
-    assert {"exponential", "anticorrelated"} == set(design.families)
+    assert {"exponential", "anticorrelated"} == set(design.noise_families)
     assert design.primary_measure == "best_val_loss"
     for regime in design.regimes.values():
         assert "shakespeare_char" in regime.datasets
