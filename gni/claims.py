@@ -395,18 +395,19 @@ def judge_all_of(
         raise GniError(
             f"claim {claim_id} is not an all-of claim over {shown(set(judged['claim']))}"
         )
-    p, sign = _all_of(judged["p"].astype(float).tolist(), judged["sign"].tolist(), claim.direction)
-    complete = len(judged) >= expected
+    ran = judged[judged["p"].notna()]  # a test not yet run has no p
+    p, sign = _all_of(ran["p"].astype(float).tolist(), ran["sign"].tolist(), claim.direction)
+    complete = len(ran) >= expected
     word = verdict_word(p if complete else math.nan, sign, claim.direction, declarations.alpha)
     lower = int(
-        (
-            (judged["p"].astype(float) < declarations.alpha) & (judged["sign"] == claim.direction)
-        ).sum()
+        ((ran["p"].astype(float) < declarations.alpha) & (ran["sign"] == claim.direction)).sum()
     )
     words = "lower" if claim.direction < 0 else "higher"
     measured = f"significantly {words} in {lower} of {expected} tests; {p_clause(p, 'largest p')}"
     if not complete:
-        measured += f" ({expected - len(judged)} not yet run)"
+        measured += f" ({expected - len(ran)} not yet run)"
+    if ran.empty:
+        measured = f"none of its {expected} tests has run yet"
     row = {
         "claim": claim_id,
         "test": "every regime and dataset",
@@ -417,7 +418,7 @@ def judge_all_of(
         "p_holm": _plain(p) if complete else None,
         "sign": sign,
         "family_size": expected,
-        "unit": judged["unit"].iloc[0],
+        "unit": declarations.measures[claim.measures[0]].unit,
         "mde": None,
         "mde_high": None,
     }
@@ -534,7 +535,7 @@ def rejudge(rows: pd.DataFrame, declarations: Declarations | None = None) -> pd.
         declared = int(group["family_size"].max()) if claim.test != "all-of" else None
         adjusted = holm(p, max(declared, int(np.sum(~np.isnan(p)))) if declared else None)
         if claim.test == "all-of":  # from the tests of the claim it names, as they stand
-            of = rows[rows["claim"] == claim.of]
+            of = rows[(rows["claim"] == claim.of) & rows["p"].notna()]  # the tests run
             q, s = _all_of(of["p"].astype(float).tolist(), of["sign"].tolist(), claim.direction)
             complete = len(of) >= int(group["family_size"].iloc[0])  # the tests it requires
             adjusted = np.full(len(group), q if complete else math.nan)

@@ -349,8 +349,13 @@ def test_the_books_tally_is_the_declared_rule_applied_to_the_chapters_tests():
             ]
             continue
         for r in group.itertuples():  # the number shown is the adjusted p of the rule
+            if r.measured.startswith("not yet run"):  # a registered test still to run
+                assert r.p is None or math.isnan(r.p)
+                continue
             assert f"{p_clause(r.p_holm, 'Holm p')} over {r.family_size}" in r.measured
-        assert set(group["family_size"]) == {int(group["p"].notna().sum())}, claim_id
+        # one family size per claim: the tests run, or the registered family
+        assert len(set(group["family_size"])) == 1, claim_id
+        assert group["family_size"].iloc[0] >= int(group["p"].notna().sum()), claim_id
     page = glued_values(executed / "06_claims.ipynb")
     counts = verdict_counts(again)
     assert [page[f"n_{word}"] for word in counts] == list(counts.values())

@@ -38,6 +38,8 @@ from gni.results import ResultsStore, load_runs
 
 MINUS = "\N{MINUS SIGN}"
 EN_DASH = "\N{EN DASH}"
+#: What a registered test not yet run measured.
+PENDING = "not yet run: not all its registered runs are recorded"
 SEPARATOR = " \N{MIDDLE DOT} "  # between a regime and a dataset in a row's label
 MEASURE_NAMES = {
     "best_val_loss": "best validation loss",
@@ -255,13 +257,12 @@ def judge(
     names in ``book/claims.yaml``. Holm runs over the declared family
     (:func:`declared_size`): a test not yet run counts as p = 1. A significant test's
     ``measured`` ends, as an inconclusive one's does, with the smallest effect its seeds
-    detect."""
+    detect. A registered test not yet run is a row of its own (:func:`pending_rows`)."""
     judged = [
         claims.judge(name, group, list(group["where"]), declarations, declared_size(design, name))
-        for name, group in rows.groupby("hypothesis", sort=False)
+        for name, group in (rows.groupby("hypothesis", sort=False) if not rows.empty else [])
     ]
-    if not judged:
-        return pd.DataFrame()
+    judged.append(pending_rows(design, rows, declarations))
     out = pd.concat(judged, ignore_index=True)
     # a significant test states what its seeds detect too, as an inconclusive one does
     significant = (out["verdict"] != claims.INCONCLUSIVE) & out["mde"].notna()
@@ -274,7 +275,64 @@ def judge(
             strict=True,
         )
     ]
-    return out
+    return order_rows(out, design)
+
+
+def pending_rows(
+    design: Design, rows: pd.DataFrame, declarations: claims.Declarations | None = None
+) -> pd.DataFrame:
+    """A row for each registered test of a two-arm hypothesis that ``rows`` lacks (its
+    regime and dataset not yet confirmed in full): inconclusive, without a p-value, and
+    counted in its family's declared size."""
+    declarations = declarations or claims.load_declarations()
+    have = set() if rows.empty else set(zip(rows["hypothesis"], rows["where"], strict=True))
+    out = []
+    for name, h in design.hypotheses.items():
+        if "treatment" not in h:
+            continue
+        claim = declarations.claim(name)
+        for regime, dataset in design.family(name):
+            if (name, where(regime, dataset)) in have:
+                continue
+            out.append(
+                {
+                    "claim": name,
+                    "test": where(regime, dataset),
+                    "verdict": claims.INCONCLUSIVE,
+                    "measured": PENDING,
+                    "where": claim.section,
+                    "p": None,
+                    "p_holm": None,
+                    "sign": 0,
+                    "family_size": declared_size(design, name),
+                    "unit": declarations.measures[claim.measures[0]].unit,
+                    "mde": None,
+                    "mde_high": None,
+                }
+            )
+    return pd.DataFrame(out, columns=list(claims.ROW_FIELDS))
+
+
+def order_rows(judged: pd.DataFrame, design: Design) -> pd.DataFrame:
+    """The judged tests in the design's order: hypothesis, then regime and dataset."""
+    order = {
+        (name, where(r, d)): i
+        for i, (name, (r, d)) in enumerate(
+            (name, rd)
+            for name, h in design.hypotheses.items()
+            if "treatment" in h
+            for rd in design.family(name)
+        )
+    }
+    key = [
+        order.get((c, t), len(order)) for c, t in zip(judged["claim"], judged["test"], strict=True)
+    ]
+    return (
+        judged.assign(_order=key)
+        .sort_values("_order", kind="stable")
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )
 
 
 def declared_size(design: Design, hypothesis: str, measure: str | None = None) -> int:
@@ -387,8 +445,11 @@ def answer_sentence(judged: pd.DataFrame, design: Design) -> str:
         if len(group) == 1 and design.hypotheses[name].get("all_of"):
             parts.append(f"{short}, {group['verdict'].iloc[0]}")
             continue
-        counts = claims.verdict_counts(group)
-        listed = " and ".join(f"{n} {word}" for word, n in counts.items() if n)
+        ran = group[group["measured"] != PENDING]
+        counts = {w: n for w, n in claims.verdict_counts(ran).items() if n}
+        if len(ran) < len(group):
+            counts["not yet run"] = len(group) - len(ran)
+        listed = " and ".join(f"{n} {word}" for word, n in counts.items())
         parts.append(f"{short}, {listed} of {len(group)}")
 
     return "; ".join(parts) + "."
