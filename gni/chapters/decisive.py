@@ -227,6 +227,8 @@ def hypothesis_rows(design: Design, runs: pd.DataFrame, measure: str) -> pd.Data
     paired rows with a ``hypothesis`` and a ``where`` column; ``p_holm`` is left to the
     hypothesis's family (:func:`judge`).
     """
+    if runs.empty:
+        return pd.DataFrame()
     tables = []
     for name, h in design.hypotheses.items():
         if "treatment" not in h:
