@@ -43,6 +43,7 @@ __all__ = [
     "DIRECTIONS",
     "GLUE_KEY",
     "INCONCLUSIVE",
+    "NOT_RUN",
     "ROW_FIELDS",
     "SD_CONFIDENCE",
     "SUPPORTED",
@@ -82,6 +83,8 @@ VERDICTS = (SUPPORTED, CONTRADICTED, INCONCLUSIVE)
 TESTS = ("paired-t", "sign", "versus", "all-of")
 #: A claim's direction as the sign of the difference it predicts.
 DIRECTIONS = {"lower": -1, "higher": 1}
+#: What a registered test that has not run yet measured (an inconclusive row, no p-value).
+NOT_RUN = "not yet run: not all its registered runs are recorded"
 #: The name under which a chapter glues its tests of the claims.
 GLUE_KEY = "claims"
 #: The upper bound of the SD at which the MDE is stated a second time
@@ -407,7 +410,7 @@ def judge_all_of(
     if not complete:
         measured += f" ({expected - len(ran)} not yet run)"
     if ran.empty:
-        measured = f"none of its {expected} tests has run yet"
+        measured = NOT_RUN
     row = {
         "claim": claim_id,
         "test": "every regime and dataset",
@@ -634,13 +637,16 @@ def audit_summary(
             f"its claim. {found}"
         )
     is_primary = tests["chapter"] == primary_chapter
-    first, rest = verdict_counts(tests[is_primary]), verdict_counts(tests[~is_primary])
+    not_run = is_primary & (tests["measured"] == NOT_RUN)
+    first = verdict_counts(tests[is_primary & ~not_run])
+    rest = verdict_counts(tests[~is_primary])
+    waiting = f", and {int(not_run.sum())} have not run yet" if not_run.any() else ""
     return (
         f"Primary: of the decisive test's {int(is_primary.sum())} tests of "
         f"{tests[is_primary]['claim'].nunique()} claims, {first[SUPPORTED]} support the "
         f"paper, {first[CONTRADICTED]} contradict it and {first[INCONCLUSIVE]} are "
-        f"inconclusive. Screens and mechanisms: of {int((~is_primary).sum())} tests, "
-        f"{rest[SUPPORTED]}, {rest[CONTRADICTED]} and {rest[INCONCLUSIVE]}. {found}"
+        f"inconclusive{waiting}. Screens and mechanisms: of {int((~is_primary).sum())} "
+        f"tests, {rest[SUPPORTED]}, {rest[CONTRADICTED]} and {rest[INCONCLUSIVE]}. {found}"
     )
 
 

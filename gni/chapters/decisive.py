@@ -38,8 +38,8 @@ from gni.results import ResultsStore, load_runs
 
 MINUS = "\N{MINUS SIGN}"
 EN_DASH = "\N{EN DASH}"
-#: What a registered test not yet run measured.
-PENDING = "not yet run: not all its registered runs are recorded"
+#: What a registered test not yet run measured (:data:`gni.claims.NOT_RUN`).
+PENDING = claims.NOT_RUN
 SEPARATOR = " \N{MIDDLE DOT} "  # between a regime and a dataset in a row's label
 MEASURE_NAMES = {
     "best_val_loss": "best validation loss",
