@@ -640,13 +640,14 @@ def audit_summary(
     not_run = is_primary & (tests["measured"] == NOT_RUN)
     first = verdict_counts(tests[is_primary & ~not_run])
     rest = verdict_counts(tests[~is_primary])
-    waiting = f", and {int(not_run.sum())} have not run yet" if not_run.any() else ""
+    open_ = first[INCONCLUSIVE] + int(not_run.sum())
+    waiting = f" ({int(not_run.sum())} of them not yet run)" if not_run.any() else ""
     return (
         f"Primary: of the decisive test's {int(is_primary.sum())} tests of "
         f"{tests[is_primary]['claim'].nunique()} claims, {first[SUPPORTED]} support the "
-        f"paper, {first[CONTRADICTED]} contradict it and {first[INCONCLUSIVE]} are "
-        f"inconclusive{waiting}. Screens and mechanisms: of {int((~is_primary).sum())} "
-        f"tests, {rest[SUPPORTED]}, {rest[CONTRADICTED]} and {rest[INCONCLUSIVE]}. {found}"
+        f"paper, {first[CONTRADICTED]} contradict it and {open_} are inconclusive{waiting}. "
+        f"Screens and mechanisms: {rest[SUPPORTED]} of {int((~is_primary).sum())} tests "
+        f"support, {rest[CONTRADICTED]} contradict, {rest[INCONCLUSIVE]} inconclusive. {found}"
     )
 
 

@@ -151,7 +151,9 @@ def test_each_hypothesis_is_its_treatment_against_its_reference_where_both_run()
     e = lower.loc["cpu \N{MIDDLE DOT} enwik8", "difference"]
     assert e.mean == pytest.approx(-0.05, abs=0.005) and e.n == 4
     judged = chapter.judge(DESIGN, rows)
-    lower = judged[judged["claim"] == "gni-lowers-loss"].set_index("test")
+    lower = judged[judged["claim"] == "gni-lowers-loss"]
+    assert lower["test"].iloc[0] == "GNI against the baseline: cpu \N{MIDDLE DOT} shakespeare_char"
+    lower = lower.assign(place=lower["test"].str.split(": ").str[1]).set_index("place")
     assert lower.loc["cpu \N{MIDDLE DOT} enwik8", "verdict"] == claims.SUPPORTED
     # Holm over the declared family of four: the test not run (cpu-long shakespeare_char)
     # counts as p = 1

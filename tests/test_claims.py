@@ -406,8 +406,9 @@ def test_the_audit_page_groups_tests_by_claim_and_counts_the_wins(declared):
     apart = audit_summary(tests, wins, primary_chapter="02_b")
     assert apart == (
         "Primary: of the decisive test's 1 tests of 1 claims, 1 support the paper, 0 "
-        "contradict it and 0 are inconclusive. Screens and mechanisms: of 10 tests, 1, 0 and "
-        "9. The noise did significantly better than its reference in 1 test, listed below."
+        "contradict it and 0 are inconclusive. Screens and mechanisms: 1 of 10 tests support, "
+        "0 contradict, 9 inconclusive. The noise did significantly better than its reference "
+        "in 1 test, listed below."
     )
     assert len(apart.split()) <= 60
     waiting = tests.assign(
@@ -416,7 +417,7 @@ def test_the_audit_page_groups_tests_by_claim_and_counts_the_wins(declared):
             for c, m in zip(tests["chapter"], tests["measured"], strict=True)
         ]
     )
-    assert "0 are inconclusive, and 1 have not run yet." in audit_summary(waiting, wins, "02_b")
+    assert "1 are inconclusive (1 of them not yet run)." in audit_summary(waiting, wins, "02_b")
     check_verdicts(tests, declared)
     forged = tests.assign(verdict=["contradicted", *tests["verdict"].tolist()[1:]])
     with pytest.raises(GniError, match="verdicts that the declared rule does not give"):

@@ -261,7 +261,13 @@ def judge(
     ``measured`` ends, as an inconclusive one's does, with the smallest effect its seeds
     detect. A registered test not yet run is a row of its own (:func:`pending_rows`)."""
     judged = [
-        claims.judge(name, group, list(group["where"]), declarations, declared_size(design, name))
+        claims.judge(
+            name,
+            group,
+            [test_label(name, w) for w in group["where"]],
+            declarations,
+            declared_size(design, name),
+        )
         for name, group in (rows.groupby("hypothesis", sort=False) if not rows.empty else [])
     ]
     judged.append(pending_rows(design, rows, declarations))
@@ -278,6 +284,12 @@ def judge(
         )
     ]
     return order_rows(out, design)
+
+
+def test_label(hypothesis: str, place: str) -> str:
+    """A test's name in the tables: its hypothesis in a few words (:data:`SHORT`), then
+    its regime and dataset."""
+    return f"{SHORT.get(hypothesis, hypothesis)}: {place}"
 
 
 def pending_rows(
@@ -299,7 +311,7 @@ def pending_rows(
             out.append(
                 {
                     "claim": name,
-                    "test": where(regime, dataset),
+                    "test": test_label(name, where(regime, dataset)),
                     "verdict": claims.INCONCLUSIVE,
                     "measured": PENDING,
                     "where": claim.section,
@@ -318,7 +330,7 @@ def pending_rows(
 def order_rows(judged: pd.DataFrame, design: Design) -> pd.DataFrame:
     """The judged tests in the design's order: hypothesis, then regime and dataset."""
     order = {
-        (name, where(r, d)): i
+        (name, test_label(name, where(r, d))): i
         for i, (name, (r, d)) in enumerate(
             (name, rd)
             for name, h in design.hypotheses.items()
