@@ -113,14 +113,14 @@ def test_nbconvert_of_the_claims_page_shows_every_verdict():
     from nbconvert import HTMLExporter
 
     executed = Path(__file__).resolve().parents[1] / "book" / "executed"
-    claims = read_claims(
-        executed, ["01_reproduce", "02_schedules", "03_regularizers", "04_sharpness", "05_cost"]
-    )
+    chapters = ["01_reproduce", "02_schedules", "03_regularizers", "04_sharpness", "05_cost"]
+    claims = read_claims(executed, [*chapters, "08_decisive"])
     html, _ = HTMLExporter().from_notebook_node(nbformat.read(executed / "06_claims.ipynb", 4))
     assert "{glue" not in html
     text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
     counts = verdict_counts(claims)
-    assert f"Of {len(claims)} tests of" in text
+    primary = claims[claims["chapter"] == "08_decisive"]
+    assert f"Primary: of the decisive test's {len(primary)} tests of" in text
     for verdict, n in counts.items():  # in bold: its definition, then each row's verdict
         assert html.count(f"<strong>{verdict}</strong>") == 1 + n, verdict
     for measured in claims["measured"]:
