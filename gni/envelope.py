@@ -768,10 +768,13 @@ def run_stage(
 def at_smoke_size(design: Design) -> Design:
     """The design with every regime on the ``smoke`` profile and the least of everything
     (two trials, one at random, two pilot and two confirmation seeds): the chapter's
-    pipeline in seconds, for tests and CI."""
+    pipeline in seconds, for tests and CI. Its regimes are named ``smoke-<name>``, so its
+    records never take the place of the design's own (``.gitignore`` keeps them out)."""
     regimes = {
-        name: dataclasses.replace(
+        f"smoke-{name}": dataclasses.replace(
             r,
+            name=f"smoke-{name}",
+            warm_start=None if r.warm_start is None else f"smoke-{r.warm_start}",
             profile="smoke",
             trials=2,
             startup_trials=1,

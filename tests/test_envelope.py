@@ -152,10 +152,10 @@ def test_the_smoke_size_keeps_the_design_but_its_sizes():
     design = load_design(DESIGN)
     small = at_smoke_size(design)
     assert small.hypotheses == design.hypotheses and small.arms == design.arms
-    for name, r in small.regimes.items():
-        assert r.profile == "smoke" and r.trials == 2 and len(r.pilot_seeds) == 2
-        assert r.datasets == design.regimes[name].datasets
-        assert r.tuning_seed == design.regimes[name].tuning_seed
+    for name, r in design.regimes.items():
+        s = small.regimes[f"smoke-{name}"]  # never the design's own records
+        assert s.profile == "smoke" and s.trials == 2 and len(s.pilot_seeds) == 2
+        assert s.datasets == r.datasets and s.tuning_seed == r.tuning_seed
 
 
 def test_the_edge_rule():
