@@ -40,7 +40,7 @@ from gni.atomic import atomic_file, write_json
 from gni.config import PROFILES, RunConfig, make_config
 from gni.data import DATASETS
 from gni.results import ResultsStore
-from gni.stats import corrected_alpha, paired_t_power, sd_upper_bound
+from gni.stats import corrected_alpha, detectable_effect, sd_upper_bound
 from gni.untrusted import load_yaml, read_text, shown
 from gni.validation import check_seeds
 
@@ -378,17 +378,34 @@ def tune(
     Each trial trains (or reuses) one run on the regime's tuning seed. ``warm_params``,
     when given, is the first trial. A run whose primary measure is not finite is a failed
     trial (the sampler learns nothing from it). The record holds every trial in order.
+    The study trains on ``threads`` torch threads; the process's count is restored after.
     """
-    import optuna
     import torch
+
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _study(design, regime, dataset, arm, store or ResultsStore(), warm_params)
+    finally:
+        torch.set_num_threads(previous)  # the caller's process is left as it was
+
+
+def _study(
+    design: Design,
+    regime: str,
+    dataset: str,
+    arm: str,
+    store: ResultsStore,
+    warm_params: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The body of :func:`tune`."""
+    import optuna
 
     from gni.train import train
 
-    if threads:
-        torch.set_num_threads(threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    store = store or ResultsStore()
     r = design.regime(regime)
     lr_range = design.learning_rate
     trials: list[dict[str, Any]] = []
@@ -616,21 +633,12 @@ def seeds_needed(design: Design, regime: str, sd: float, df: int) -> tuple[int, 
     two-sided at alpha over the largest family's size. n is the smallest from ``min_seeds``
     whose minimum detectable effect is at most ``target_mde``, else ``max_seeds``.
     """
-    from scipy import optimize
-
     r = design.regime(regime)
     bound = sd_upper_bound(sd, df + 1, design.sd_confidence)
     alpha = corrected_alpha(design.largest_family(), design.alpha)
 
     def mde(n: int) -> float:
-        high = bound
-        while paired_t_power(high, bound, n, alpha) < design.power:
-            high *= 2
-        return float(
-            optimize.brentq(
-                lambda d: paired_t_power(d, bound, n, alpha) - design.power, 0.0, high, xtol=1e-12
-            )
-        )
+        return detectable_effect(bound, n, alpha, design.power)
 
     for n in range(r.min_seeds, r.max_seeds + 1):
         if mde(n) <= design.target_mde:

@@ -301,7 +301,14 @@ def minimum_detectable_effect(
         return 0.0
     if sd_confidence is not None:
         sd = sd_upper_bound(sd, n, sd_confidence)
-    # power rises with the effect: bracket the root, then solve (scipy's brentq)
+    return detectable_effect(sd, n, alpha, power)
+
+
+def detectable_effect(sd: float, n: int, alpha: float = ALPHA, power: float = POWER) -> float:
+    """The true mean difference that a two-sided paired t-test with ``n`` pairs of SD
+    ``sd`` detects with probability ``power`` at level ``alpha``: the root of
+    :func:`paired_t_power` (bracketed, since power rises with the effect, then solved by
+    scipy's brentq). In the unit of ``sd``."""
     high = sd
     while paired_t_power(high, sd, n, alpha) < power:
         high *= 2

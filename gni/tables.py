@@ -60,7 +60,8 @@ def _align(text: str) -> str:
 
 
 def html_table(frame: pd.DataFrame, table_id: str, raw_html: tuple[str, ...] = ()) -> HTML:
-    """``frame`` as the book's HTML table. Cells are escaped except in ``raw_html`` columns."""
+    """``frame`` as the book's HTML table. Cells are escaped except in ``raw_html`` columns;
+    an unnamed RangeIndex (row numbers, no information) is not shown."""
     shown = frame.copy()
     for column in shown.columns:
         decimals = column_decimals(list(shown[column]))
@@ -83,6 +84,8 @@ def html_table(frame: pd.DataFrame, table_id: str, raw_html: tuple[str, ...] = (
             ]
         )
     )
+    if isinstance(frame.index, pd.RangeIndex) and frame.index.name is None:
+        styler = styler.hide(axis="index")
     return HTML(
         '<div class="gni-table full-width" style="overflow-x: auto; margin-bottom: 1em;">'
         f"{styler.to_html()}</div>"

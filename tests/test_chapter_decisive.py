@@ -249,6 +249,10 @@ def test_stages_pending_cut_and_span():
         "text8 in every regime; at cpu-long, the arms template, template+gni on enwik8"
     )
     assert chapter.span_text((2.5e-4, 8e-3)) == f"32{X} (0.00025 to 0.008)"
+    assert chapter.profiles_text(DESIGN) == (
+        "cpu: 600 steps on the first 15,000 training characters; "
+        "cpu-long: 2,400 steps on the whole training split"
+    )
 
 
 def test_the_tuning_curve_is_the_best_so_far_by_trial(trials):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from scipy import stats as scipy_stats
 
 from gni import GniError
@@ -222,7 +223,9 @@ def test_the_stages_end_to_end(tmp_path, monkeypatch):
     design = load_design(design_file)
     store = ResultsStore(tmp_path / "results")
     monkeypatch.setenv("GNI_RESULTS_DIR", str(store.root))
-    record = tune(design, "a", "shakespeare_char", "gni", store)
+    threads = torch.get_num_threads()
+    record = tune(design, "a", "shakespeare_char", "gni", store, threads=threads + 1)
+    assert torch.get_num_threads() == threads  # the caller's thread count is kept
     assert len(record["trials"]) >= 2
     for trial in record["trials"]:
         assert store.has(trial["run_id"])  # every trial is a record

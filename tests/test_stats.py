@@ -10,6 +10,7 @@ from gni.stats import (
     corrected_alpha,
     corrected_interval,
     curve_band,
+    detectable_effect,
     differences_long,
     first_crossing,
     holm,
@@ -253,6 +254,7 @@ def test_a_true_effect_at_the_mde_is_detected_with_the_stated_power(pairs, alpha
     power = np.mean(stats.ttest_1samp(draws, 0.0, axis=1).pvalue < alpha)
     assert 0.79 <= power <= 0.81  # 40,000 draws: the simulation's SE is 0.002
     assert paired_t_power(mde, sd, pairs, alpha) == pytest.approx(0.8, abs=1e-9)
+    assert detectable_effect(sd, pairs, alpha) == pytest.approx(mde, rel=1e-9)  # SD level
 
 
 def test_the_mde_grows_with_the_correction_and_with_the_sds_upper_bound():

@@ -40,3 +40,10 @@ def test_a_column_of_decimals_shows_the_same_number_of_decimals():
     frame = pd.DataFrame({"loss": [2.34567, 0.0123, float("nan")], "n": [1, 20, 300]})
     html = html_table(frame, "t3").data
     assert ">2.346<" in html and ">0.012<" in html and ">300<" in html
+
+
+def test_row_numbers_are_hidden_and_a_named_index_is_shown():
+    numbered = html_table(pd.DataFrame({"arm": ["gni", "baseline"]}), "t4").data
+    assert "row_heading" not in numbered and ">gni<" in numbered
+    named = html_table(pd.DataFrame({"n": [3]}, index=pd.Index(["gni"], name="arm")), "t5").data
+    assert 'row_heading level0 row0" >gni<' in named

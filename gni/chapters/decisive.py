@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from gni import GniError, claims, stats
+from gni.config import make_config
 from gni.data import DATASETS
 from gni.envelope import (
     STAGES,
@@ -656,5 +657,15 @@ def _arms_of(design: Design, regime: str) -> list[tuple[str, str]]:
 
 
 def profiles_text(design: Design) -> str:
-    """Each regime with its profile, for captions: ``cpu: the cpu profile; ...``."""
-    return "; ".join(f"{name}: the {r.profile} profile" for name, r in design.regimes.items())
+    """Each regime's training length and text, for captions: ``cpu: 600 steps on the
+    first 15,000 training characters; ...`` (read from its profile's first dataset)."""
+    parts = []
+    for name, r in design.regimes.items():
+        config = make_config(next(iter(r.datasets)), r.profile)
+        text = (
+            f"the first {config.train_chars:,} training characters"
+            if config.train_chars
+            else "the whole training split"
+        )
+        parts.append(f"{name}: {config.max_iters:,} steps on {text}")
+    return "; ".join(parts)
