@@ -261,3 +261,22 @@ def test_the_tuning_curve_is_the_best_so_far_by_trial(trials):
     assert study["trial"].tolist() == [1, 2, 3]
     assert study["mean"].tolist() == study["lo"].tolist() == [1.8, 1.6, 1.4]
     assert set(band["where"]) == {"cpu \N{MIDDLE DOT} enwik8"}
+
+
+def test_what_the_seeds_detect_against_what_they_were_chosen_for():
+    runs = runs_table({("cpu", "enwik8", "gni"): -0.05, ("cpu-long", "enwik8", "gni"): 0.0})
+    rows = chapter.hypothesis_rows(DESIGN, runs, "best_val_loss")
+    judged = chapter.judge(DESIGN, rows)
+    mde = judged["mde"].dropna().astype(float)
+    # every cpu test spreads more than a bound of 1e-6, no cpu-long test more than 1
+    stages = {"cpu": {"sd_bound": 1e-6}, "cpu-long": {"sd_bound": 1.0}}
+    wider = int((rows["regime"] == "cpu").sum())
+    assert 0 < wider < len(rows) == len(mde)
+    assert chapter.reached_sentence(judged, rows, stages, DESIGN) == (
+        f"The {len(mde)} tests that ran detect {mde.min():.3f} to {mde.max():.3f} nats per "
+        "character with 80% power at their family's corrected level; "
+        f"{int((mde <= 0.01).sum())} of them reach the 0.01 their seed count was chosen for. "
+        f"The paired differences of {wider} of the {len(rows)} spread more than their "
+        "regime's pilot bound (Table 1), the SD that the seed count assumed."
+    )
+    assert chapter.reached_sentence(judged.iloc[:0], rows.iloc[:0], stages, DESIGN) == ""

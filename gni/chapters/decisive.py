@@ -470,6 +470,35 @@ def answer_sentence(judged: pd.DataFrame, design: Design) -> str:
     return "; ".join(parts) + "."
 
 
+def reached_sentence(
+    judged: pd.DataFrame,
+    rows: pd.DataFrame,
+    stages: Mapping[str, Mapping[str, Any]],
+    design: Design,
+) -> str:
+    """What the seeds detect, against what they were chosen for: the range of the run
+    tests' minimum detectable effects (:func:`judge`'s ``mde``, at each family's corrected
+    level), how many reach the design's target, and how many tests' paired differences
+    (``rows``, from :func:`hypothesis_rows`) spread more than their regime's pilot bound,
+    the SD the seed count assumed. "" when no test has run."""
+    ran = judged[pd.to_numeric(judged["mde"], errors="coerce").notna()]
+    if ran.empty or rows.empty:
+        return ""
+    mde = ran["mde"].astype(float)
+    reach = int((mde <= design.target_mde).sum())
+    wider = sum(
+        float(np.std(d, ddof=1)) > float(stages[r]["sd_bound"])
+        for d, r in zip(rows["differences"], rows["regime"], strict=True)
+    )
+    return (
+        f"The {len(ran)} tests that ran detect {mde.min():.3f} to {mde.max():.3f} nats per "
+        f"character with {design.power:.0%} power at their family's corrected level; "
+        f"{reach} of them reach the {design.target_mde:g} their seed count was chosen for. "
+        f"The paired differences of {wider} of the {len(rows)} spread more than their "
+        "regime's pilot bound (Table 1), the SD that the seed count assumed."
+    )
+
+
 def compute_minutes(runs: pd.DataFrame) -> float:
     """Minutes of one core that ``runs`` took, as each record measured (``wall_seconds``)."""
     return float(runs.drop_duplicates("run_id")["wall_seconds"].sum() / 60)
