@@ -229,7 +229,8 @@ def _cmd_book(args: argparse.Namespace) -> int:
 
 
 def _cmd_envelope(args: argparse.Namespace) -> int:
-    from gni.envelope import design_path, frozen_path, load_design, run_stage
+    from gni.envelope import run_stage
+    from gni.preregistration import design_path, frozen_path, load_design
     from gni.results import ResultsStore
 
     if args.workers < 1:

@@ -13,7 +13,8 @@ import pytest
 
 from gni import claims, stats
 from gni.chapters import decisive as chapter
-from gni.envelope import FORMAT, load_design, trials_path
+from gni.envelope import FORMAT, trials_path
+from gni.preregistration import load_design
 
 ROOT = Path(__file__).resolve().parents[1]
 DESIGN = load_design(ROOT / "book" / "preregistration" / "design.yaml")

@@ -21,11 +21,9 @@ from gni.cli import main as cli
 from gni.envelope import (
     FORMAT,
     arm_overrides,
-    at_smoke_size,
     chosen_params,
     confirmation_configs,
     freeze,
-    load_design,
     load_frozen,
     load_trials,
     on_edge,
@@ -35,6 +33,7 @@ from gni.envelope import (
     trials_path,
     tune,
 )
+from gni.preregistration import at_smoke_size, load_design
 from gni.results import ResultsStore
 from gni.stats import paired_t_power, sd_upper_bound
 

@@ -1,8 +1,9 @@
 """Chapter 8, the decisive test: its envelope, its frozen choices, its verdicts.
 
-The chapter reads the pre-registration (:mod:`gni.envelope`): every study's trials, each
-regime's frozen second stage and its confirmation runs, and judges each hypothesis as
-declared. This module turns those into the page's tables, figure rows and sentences.
+The chapter reads the pre-registration (:mod:`gni.preregistration`) and what
+:mod:`gni.envelope` recorded: every study's trials, each regime's frozen second stage and
+its confirmation runs, and judges each hypothesis as declared. This module turns those
+into the page's tables, figure rows and sentences.
 
 Conventions: losses and differences in nats per character, treatment - reference
 (negative favours the treatment); Holm's correction runs over a hypothesis's family on
@@ -26,7 +27,6 @@ from gni.config import make_config
 from gni.data import DATASETS
 from gni.envelope import (
     STAGES,
-    Design,
     arm_overrides,
     confirmation_configs,
     load_frozen,
@@ -35,6 +35,7 @@ from gni.envelope import (
     run_stage,
     trials_path,
 )
+from gni.preregistration import Design
 from gni.results import ResultsStore, load_runs
 
 MINUS = "\N{MINUS SIGN}"
@@ -52,7 +53,7 @@ MEASURE_NAMES = {
 def run_design(design: Design, store: ResultsStore, frozen_dir: Path, workers: int) -> None:
     """Every stage of every regime, in order, training what ``store`` lacks; a regime's
     second stage is frozen into ``frozen_dir`` unless it is there. For a design of your
-    own (the smoke-size one of :func:`gni.envelope.at_smoke_size`): the published book
+    own (the smoke-size one of :func:`gni.preregistration.at_smoke_size`): the published book
     trains nothing and freezes nothing, it reads."""
     for regime in design.regimes:
         frozen = frozen_dir / f"{regime}.yaml"
