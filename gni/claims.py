@@ -406,7 +406,11 @@ def judge_all_of(
         ((ran["p"].astype(float) < declarations.alpha) & (ran["sign"] == claim.direction)).sum()
     )
     words = "lower" if claim.direction < 0 else "higher"
-    measured = f"significantly {words} in {lower} of {expected} tests; {p_clause(p, 'largest p')}"
+    measured = (
+        f"significantly {words} in {lower} of {expected} tests, each at "
+        f"\N{GREEK SMALL LETTER ALPHA} = {declarations.alpha:g} uncorrected; "
+        f"{p_clause(p, 'largest uncorrected p')}"
+    )
     if not complete:
         measured += f" ({expected - len(ran)} not yet run)"
     if ran.empty:
@@ -619,6 +623,11 @@ def noise_wins(tests: pd.DataFrame, declarations: Declarations | None = None) ->
     return tests[(tests["verdict"] == SUPPORTED) & compared]
 
 
+def _agree(n: int, one: str, many: str) -> str:
+    """``n`` with the words that agree with it: ``1 test supports``, ``2 tests support``."""
+    return f"{n} {one if n == 1 else many}"
+
+
 def audit_summary(
     tests: pd.DataFrame, wins: pd.DataFrame, primary_chapter: str | None = None
 ) -> str:
@@ -631,10 +640,12 @@ def audit_summary(
     )
     if primary_chapter is None:
         return (
-            f"Of {len(tests)} tests of {tests['claim'].nunique()} claims of the paper, "
-            f"{counts[SUPPORTED]} support it, {counts[CONTRADICTED]} contradict it and "
-            f"{counts[INCONCLUSIVE]} are inconclusive, each after Holm's correction within "
-            f"its claim. {found}"
+            f"Of {_agree(len(tests), 'test', 'tests')} of "
+            f"{_agree(tests['claim'].nunique(), 'claim', 'claims')} of the paper, "
+            f"{_agree(counts[SUPPORTED], 'supports', 'support')} it, "
+            f"{_agree(counts[CONTRADICTED], 'contradicts', 'contradict')} it and "
+            f"{_agree(counts[INCONCLUSIVE], 'is', 'are')} inconclusive, each after Holm's "
+            f"correction within its claim. {found}"
         )
     is_primary = tests["chapter"] == primary_chapter
     not_run = is_primary & (tests["measured"] == NOT_RUN)
@@ -643,9 +654,11 @@ def audit_summary(
     open_ = first[INCONCLUSIVE] + int(not_run.sum())
     waiting = f" ({int(not_run.sum())} of them not yet run)" if not_run.any() else ""
     return (
-        f"Primary: of the decisive test's {int(is_primary.sum())} tests of "
-        f"{tests[is_primary]['claim'].nunique()} claims, {first[SUPPORTED]} support the "
-        f"paper, {first[CONTRADICTED]} contradict it and {open_} are inconclusive{waiting}. "
+        f"Primary: of the decisive test's {_agree(int(is_primary.sum()), 'test', 'tests')} "
+        f"of {_agree(tests[is_primary]['claim'].nunique(), 'claim', 'claims')}, "
+        f"{_agree(first[SUPPORTED], 'supports', 'support')} the paper, "
+        f"{_agree(first[CONTRADICTED], 'contradicts', 'contradict')} it and "
+        f"{_agree(open_, 'is', 'are')} inconclusive{waiting}. "
         f"Screens and mechanisms: {rest[SUPPORTED]} of {int((~is_primary).sum())} tests "
         f"support, {rest[CONTRADICTED]} contradict, {rest[INCONCLUSIVE]} inconclusive. {found}"
     )

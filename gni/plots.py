@@ -318,6 +318,7 @@ def forest_panels(
     xlabel: str = "difference from the baseline (nats per character)",
     detectable: bool = False,
     columns: int | None = None,
+    fit_spans: bool = False,
 ) -> Figure:
     """One panel per (measure, title) in ``panels``: each ``label`` value's mean paired
     difference as a dot with its CI as a bar, and a dashed line at zero.
@@ -330,7 +331,8 @@ def forest_panels(
     (:func:`gni.stats.minimum_detectable_effect`): true effects inside it could be missed.
     Where ``effects`` has a ``family_size`` column (the comparisons Holm's correction runs
     over), the MDE is at the corrected level (:func:`gni.stats.corrected_alpha`). The x
-    range fits the intervals and zero; a span wider than that is cut at the panel's edge.
+    range fits the intervals and zero; a span wider than that is cut at the panel's edge,
+    unless ``fit_spans`` (the range fits the spans too).
     """
     labels = list(order or dict.fromkeys(effects[label]))
     wrapped = [textwrap.fill(str(name), 22) for name in labels]  # long names: two lines
@@ -356,6 +358,8 @@ def forest_panels(
             alpha = corrected_alpha(int(family[name]))
             mde = minimum_detectable_effect(e, alpha=alpha) if detectable else math.nan
             ends += [v for v in (e.lo, e.hi, e.mean) if math.isfinite(v)]
+            if fit_spans and math.isfinite(mde):
+                ends += [-mde, mde]
             if not math.isnan(mde):
                 ax.plot(
                     [-mde, mde],

@@ -504,8 +504,9 @@ def _sentence(
     if len(shown_on) == 1:
         ngrams = f"a modified Kneser-Ney {best[shown_on[0]][0]}-gram fit on {chars} reaches"
     else:
-        orders = _and([str(best[d][0]) for d in shown_on])
-        ngrams = f"modified Kneser-Ney n-grams (orders {orders}) fit on {chars} reach"
+        orders = [str(best[d][0]) for d in shown_on]
+        order = f"order {orders[0]}" if len(set(orders)) == 1 else f"orders {_and(orders)}"
+        ngrams = f"modified Kneser-Ney n-grams ({order}) fit on {chars} reach"
     theirs = _and([_nats(best[d][1]) for d in shown_on])
     if compared:
         loss = subject[0] if len(compared) == 1 else subject[1]

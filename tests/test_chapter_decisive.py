@@ -173,7 +173,10 @@ def test_each_hypothesis_is_its_treatment_against_its_reference_where_both_run()
     assert answer.startswith(
         "GNI against the baseline, 1 supported and 2 inconclusive and 1 not yet run of 4;"
     )
-    robust = claims.judge_all_of("gni-robust", judged[judged["claim"] == "gni-lowers-loss"], 4)
+    robust = chapter.judge_all_of_rows(DESIGN, judged)
+    direct = claims.judge_all_of("gni-robust", judged[judged["claim"] == "gni-lowers-loss"], 4)
+    assert robust.drop(columns="test").equals(direct.drop(columns="test"))
+    assert robust["test"].tolist() == ["GNI lower in every regime and dataset"]
     both = pd.concat([judged, robust], ignore_index=True)
     assert chapter.answer_sentence(both, DESIGN).endswith(
         "; GNI lower in every regime and dataset, inconclusive."
@@ -192,6 +195,7 @@ def test_each_hypothesis_is_its_treatment_against_its_reference_where_both_run()
         "cpu-long \N{MIDDLE DOT} enwik8",
     }
     table = chapter.secondary_table(secondary, 0.05)
+    assert set(table["hypothesis"]) == {chapter.SHORT[h] for h in secondary["hypothesis"]}
     assert set(table["measure"]) == {"final validation loss", "test loss at the best evaluation"}
     assert table.columns.tolist() == [
         "hypothesis",
@@ -218,7 +222,7 @@ def test_the_figure_rows_carry_the_yardstick_and_the_family():
     standing = chapter.standing_table(runs, ngram, "best_val_loss").set_index("dataset")
     assert standing.loc["enwik8", "n-gram"] == 2.679
     best = min(standing.loc["enwik8", a] for a in DESIGN.arms)
-    assert standing.loc["enwik8", "best arm - n-gram"] == pytest.approx(best - 2.679)
+    assert standing.loc["enwik8", "best arm \N{MINUS SIGN} n-gram"] == pytest.approx(best - 2.679)
     assert math.isnan(standing.loc["shakespeare_char", "n-gram"])
 
 
@@ -247,7 +251,7 @@ def test_stages_pending_cut_and_span():
     assert "cpu-long (its stage 2 is not frozen yet)" in text
     assert chapter.pending_text(DESIGN, {"cpu": (12, 12), "cpu-long": (4, 4)}) == ""
     assert chapter.cut_text(DESIGN) == (
-        "text8 in every regime; at cpu-long, the arms template, template+gni on enwik8"
+        "text8 in every regime; at cpu-long, the template and template+gni arms on enwik8"
     )
     assert chapter.span_text((2.5e-4, 8e-3)) == f"32{X} (0.00025 to 0.008)"
     assert chapter.profiles_text(DESIGN) == (

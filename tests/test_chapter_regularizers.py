@@ -268,7 +268,8 @@ def test_verdict_words_a_significant_and_a_null_comparison():
     null = pd.Series(effect("a", "m", "x", 0.02, -0.1, 0.14, 0.5, family_size=4))
     mde = chapter.detectable(null["difference"], 4)
     assert chapter.verdict(null) == (
-        f"not significant, +0.020 [-0.100, +0.140] nats/char (Holm p = 0.50; detectable: {mde:.3f})"
+        "not significant, +0.020 [-0.100, +0.140] nats/char "
+        f"(Holm p = 0.50; detectable: {mde:.3f} nats/char)"
     )
 
 

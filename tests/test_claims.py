@@ -172,7 +172,10 @@ def test_an_all_of_claim_holds_only_where_every_test_is_significant_its_way(decl
     )
     row = judge_all_of("everywhere", both, 2, declared).iloc[0]
     assert row["verdict"] == SUPPORTED and row["p"] == pytest.approx(0.03)  # the largest p
-    assert row["measured"].startswith("significantly lower in 2 of 2 tests; largest p = 0.03")
+    assert row["measured"].startswith(
+        "significantly lower in 2 of 2 tests, each at \N{GREEK SMALL LETTER ALPHA} = 0.05 "
+        "uncorrected; largest uncorrected p = 0.03"
+    )
     one = judge(
         "lower", _comparisons([("loss", lower, 0.01), ("loss", null, 0.4)]), ["a", "b"], declared
     )
@@ -405,7 +408,7 @@ def test_the_audit_page_groups_tests_by_claim_and_counts_the_wins(declared):
     )
     apart = audit_summary(tests, wins, primary_chapter="02_b")
     assert apart == (
-        "Primary: of the decisive test's 1 tests of 1 claims, 1 support the paper, 0 "
+        "Primary: of the decisive test's 1 test of 1 claim, 1 supports the paper, 0 "
         "contradict it and 0 are inconclusive. Screens and mechanisms: 1 of 10 tests support, "
         "0 contradict, 9 inconclusive. The noise did significantly better than its reference "
         "in 1 test, listed below."
@@ -417,7 +420,7 @@ def test_the_audit_page_groups_tests_by_claim_and_counts_the_wins(declared):
             for c, m in zip(tests["chapter"], tests["measured"], strict=True)
         ]
     )
-    assert "1 are inconclusive (1 of them not yet run)." in audit_summary(waiting, wins, "02_b")
+    assert "1 is inconclusive (1 of them not yet run)." in audit_summary(waiting, wins, "02_b")
     check_verdicts(tests, declared)
     forged = tests.assign(verdict=["contradicted", *tests["verdict"].tolist()[1:]])
     with pytest.raises(GniError, match="verdicts that the declared rule does not give"):

@@ -53,6 +53,16 @@ def test_forest_marks_the_detectable_effect_at_the_corrected_level_of_its_family
         np.testing.assert_allclose(span.get_xdata(), [-mde, mde])
 
 
+def test_forest_fits_the_spans_in_its_range_when_asked():
+    effects = _effects()
+    widest = max(minimum_detectable_effect(e) for e in effects["difference"])
+    cut = plots.forest_panels(effects, "arm", [("loss", "loss")], detectable=True)
+    fit = plots.forest_panels(effects, "arm", [("loss", "loss")], detectable=True, fit_spans=True)
+    low, high = fit.axes[0].get_xlim()
+    assert low < -widest and high > widest  # every span whole
+    assert cut.axes[0].get_xlim()[1] < widest  # by default the widest is cut at the edge
+
+
 def test_forest_without_the_marker_draws_no_span():
     fig = plots.forest_panels(_effects(), "arm", [("loss", "loss")])
     assert not _lines(fig, plots.DETECTABLE_LABEL)

@@ -376,7 +376,7 @@ def test_a_chapters_standing_reads_the_records_of_its_datasets_in_the_books_orde
     assert yardstick.chapter_standing(chapter, "cpu") == (
         "At the cpu profile, the lowest best validation losses among this chapter's 2 runs "
         "are 2.500 and 2.500 nats per character on shakespeare_char and text8, where "
-        "modified Kneser-Ney n-grams (orders 5 and 5) fit on the same 15,000 training "
+        "modified Kneser-Ney n-grams (order 5) fit on the same 15,000 training "
         "characters reach 2.300 and 2.300: on every dataset the transformer has learned "
         "less than counts do."
     )

@@ -288,6 +288,21 @@ def judge(
     return order_rows(out, design)
 
 
+def judge_all_of_rows(
+    design: Design, judged: pd.DataFrame, declarations: claims.Declarations | None = None
+) -> pd.DataFrame:
+    """Each ``all_of`` hypothesis of the design judged from the tests of the hypothesis it
+    names (:func:`gni.claims.judge_all_of`, over that hypothesis's declared family), its
+    test labelled by its short name (:data:`SHORT`)."""
+    rows = []
+    for name, h in design.hypotheses.items():
+        if "all_of" in h:
+            of = judged[judged["claim"] == h["all_of"]]
+            row = claims.judge_all_of(name, of, declared_size(design, h["all_of"]), declarations)
+            rows.append(row.assign(test=SHORT.get(name, name)))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
 def test_label(hypothesis: str, place: str) -> str:
     """A test's name in the tables: its hypothesis in a few words (:data:`SHORT`), then
     its regime and dataset."""
@@ -403,7 +418,7 @@ def standing_table(
                 "dataset": dataset,
                 **{a: float(v) for a, v in means.items()},
                 "n-gram": kn,
-                "best arm - n-gram": best - kn,
+                "best arm \N{MINUS SIGN} n-gram": best - kn,
             }
         )
     return pd.DataFrame(rows)
@@ -432,7 +447,7 @@ def secondary_table(rows: pd.DataFrame, alpha: float) -> pd.DataFrame:
         word = claims.verdict_word(float(r.p_holm), int(np.sign(r.difference.mean)), -1, alpha)
         out.append(
             {
-                "hypothesis": r.hypothesis,
+                "hypothesis": SHORT.get(r.hypothesis, r.hypothesis),
                 "measure": MEASURE_NAMES.get(r.measure, r.measure),
                 "where": r.where,
                 "difference": claims.interval_text(r.difference, "nats/char"),
@@ -657,7 +672,11 @@ def cut_text(design: Design, datasets: Sequence[str] = DATASETS) -> str:
         for dataset, arms in r.datasets.items():
             missing = [a for a in design.arms if a not in arms]
             if missing:
-                parts.append(f"at {r.name}, the arms {', '.join(missing)} on {dataset}")
+                named = " and ".join(
+                    [", ".join(missing[:-1]), missing[-1]] if missing[:-1] else missing
+                )
+                noun = "arms" if len(missing) > 1 else "arm"
+                parts.append(f"at {r.name}, the {named} {noun} on {dataset}")
     return "; ".join(parts) or "nothing"
 
 

@@ -352,7 +352,7 @@ def verdict(row: Any) -> str:
     word = direction(row.p_holm, e.mean)
     text = f"{word}, {report.interval(e)} nats/char ({stats.p_clause(row.p_holm, 'Holm p')}"
     if word == DIRECTIONS[claims.INCONCLUSIVE]:
-        return f"{text}; detectable: {detectable(e, row.family_size):.3f})"
+        return f"{text}; detectable: {detectable(e, row.family_size):.3f} nats/char)"
     return f"{text})"
 
 
