@@ -173,6 +173,14 @@ def test_each_hypothesis_is_its_treatment_against_its_reference_where_both_run()
     assert answer.startswith(
         "GNI against the baseline, 1 supported and 2 inconclusive and 1 not yet run of 4;"
     )
+    beats = judged[judged["claim"] == "gni-beats-template"].iloc[1]  # cpu enwik8: -0.05
+    assert beats["verdict"] == claims.SUPPORTED
+    assert chapter.significant_sentence(judged, DESIGN) == (
+        "Significant after Holm's correction: GNI against the baseline, cpu \N{MIDDLE DOT} "
+        f"enwik8: {supported['measured'].split(';')[0]}, supported; GNI against the "
+        f"template, cpu \N{MIDDLE DOT} enwik8: {beats['measured'].split(';')[0]}, supported."
+    )
+    assert chapter.significant_sentence(judged.iloc[2:3], DESIGN) == "No test is significant yet."
     robust = chapter.judge_all_of_rows(DESIGN, judged)
     direct = claims.judge_all_of("gni-robust", judged[judged["claim"] == "gni-lowers-loss"], 4)
     assert robust.drop(columns="test").equals(direct.drop(columns="test"))

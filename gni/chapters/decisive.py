@@ -515,6 +515,23 @@ def reached_sentence(
     )
 
 
+def significant_sentence(judged: pd.DataFrame, design: Design) -> str:
+    """The two-arm tests significant after Holm, in words, for the first paragraph: each
+    one's hypothesis and place, its difference with its 95% CI and its verdict;
+    "No test is significant yet." when there is none."""
+    two_arm = judged["claim"].map(lambda c: "treatment" in design.hypotheses[c])
+    significant = judged[two_arm & judged["verdict"].isin([claims.SUPPORTED, claims.CONTRADICTED])]
+    if significant.empty:
+        return "No test is significant yet."
+    parts = [
+        f"{test.replace(': ', ', ', 1)}: {measured.split(';')[0]}, {verdict}"
+        for test, measured, verdict in zip(
+            significant["test"], significant["measured"], significant["verdict"], strict=True
+        )
+    ]
+    return f"Significant after Holm's correction: {'; '.join(parts)}."
+
+
 def compute_minutes(runs: pd.DataFrame) -> float:
     """Minutes of one core that ``runs`` took, as each record measured (``wall_seconds``)."""
     return float(runs.drop_duplicates("run_id")["wall_seconds"].sum() / 60)
