@@ -2,6 +2,7 @@
 
 import json
 import re
+from html import unescape
 from pathlib import Path
 
 import nbformat
@@ -117,7 +118,7 @@ def test_nbconvert_of_the_claims_page_shows_every_verdict():
     claims = read_claims(executed, [*chapters, "08_decisive"])
     html, _ = HTMLExporter().from_notebook_node(nbformat.read(executed / "06_claims.ipynb", 4))
     assert "{glue" not in html
-    text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    text = " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())  # "p &lt; 0.001": p < 0.001
     counts = verdict_counts(claims)
     primary = claims[claims["chapter"] == "08_decisive"]
     assert f"Primary: of the decisive test's {len(primary)} tests of" in text
