@@ -20,7 +20,6 @@ paired spread into the number of confirmation seeds (:func:`seeds_needed`) and w
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import math
 import sys
@@ -337,7 +336,7 @@ def _run_studies(design: Design, regime: str, workers: int, store: ResultsStore)
     prepare_data([make_config(d, r.profile).to_dict() for d in r.datasets])
     with executor("local", workers, None) as pool:
         futures = [pool.submit(_study_task, design, regime, *s, str(store.root)) for s in studies]
-        for future in concurrent.futures.as_completed(futures):
+        for future in futures:  # in the design's order, whichever finishes first
             print(future.result(), file=sys.stderr, flush=True)
 
 

@@ -14,6 +14,8 @@ family's corrected level.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -54,12 +56,14 @@ def run_design(design: Design, store: ResultsStore, frozen_dir: Path, workers: i
     """Every stage of every regime, in order, training what ``store`` lacks; a regime's
     second stage is frozen into ``frozen_dir`` unless it is there. For a design of your
     own (the smoke-size one of :func:`gni.preregistration.at_smoke_size`): the published book
-    trains nothing and freezes nothing, it reads."""
-    for regime in design.regimes:
-        frozen = frozen_dir / f"{regime}.yaml"
-        for stage in STAGES:
-            if stage != "freeze" or not frozen.is_file():
-                run_stage(design, regime, stage, store, frozen, workers)
+    trains nothing and freezes nothing, it reads. The stages' progress lines (stderr) are
+    dropped: they are not the page's, and their order and chunks vary from run to run."""
+    with contextlib.redirect_stderr(io.StringIO()):
+        for regime in design.regimes:
+            frozen = frozen_dir / f"{regime}.yaml"
+            for stage in STAGES:
+                if stage != "freeze" or not frozen.is_file():
+                    run_stage(design, regime, stage, store, frozen, workers)
 
 
 def load_stages(design: Design, frozen_dir: Path) -> dict[str, dict[str, Any]]:
