@@ -4,15 +4,19 @@ Every chapter prints a paired difference the same way: its mean signed, then its
 confidence interval in brackets (:func:`interval`), or the interval alone beside other
 columns (:func:`bounds`); a difference of log2 measures as the factor it stands for
 (:func:`ratio`). With fewer than two pairs there is no interval, and the text says why.
-p-values are :func:`gni.stats.p_text` and :func:`gni.stats.p_clause`.
+p-values are :func:`gni.stats.p_text` and :func:`gni.stats.p_clause`. Names run together
+as prose with :func:`and_list`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from gni.stats import Estimate
 
 __all__ = [
     "TIMES",
+    "and_list",
     "bounds",
     "interval",
     "ratio",
@@ -46,3 +50,8 @@ def ratio(e: Estimate) -> str:
     if e.n < 2:
         return f"{TIMES}{2**e.mean:.2f} ({_no_interval(e)})"
     return f"{TIMES}{2**e.mean:.2f} [{2**e.lo:.2f}, {2**e.hi:.2f}]"
+
+
+def and_list(items: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"

@@ -36,6 +36,7 @@ from gni import GniError, paths
 from gni.atomic import write_json
 from gni.config import PROFILES, profile_config
 from gni.data import DATASETS, at_hand, split_sizes
+from gni.report import and_list
 from gni.results import ResultsStore
 from gni.untrusted import load_yaml, read_text, shown
 
@@ -448,11 +449,6 @@ def yardstick_table(
 # --- one sentence: where a page's models stand ------------------------------------------
 
 
-def _and(items: Sequence[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
-
-
 def _verdicts(model: Mapping[str, float], ngram: Mapping[str, float]) -> str:
     """How much the transformer has learned against counts, dataset by dataset (compared
     at the three decimals shown)."""
@@ -466,10 +462,10 @@ def _verdicts(model: Mapping[str, float], ngram: Mapping[str, float]) -> str:
         (word,) = groups
         where = "on every dataset " if len(model) > 1 else ""
         return f"{where}the transformer has learned {full[word]} counts do"
-    parts = [f"{word} on {_and(datasets)}" for word, datasets in groups.items()]
+    parts = [f"{word} on {and_list(datasets)}" for word, datasets in groups.items()]
     first_word, first = next(iter(groups.items()))
-    parts[0] = f"{full[first_word]} counts do on {_and(first)}"
-    return f"the transformer has learned {_and(parts)}"
+    parts[0] = f"{full[first_word]} counts do on {and_list(first)}"
+    return f"the transformer has learned {and_list(parts)}"
 
 
 def _sentence(
@@ -490,7 +486,7 @@ def _sentence(
     if not compared and not unrun:
         return (
             f"At the {profile} profile, no n-gram yardstick is computed for "
-            f"{_and(uncomputed)}, as {missing} was not at hand."
+            f"{and_list(uncomputed)}, as {missing} was not at hand."
         )
     best = {d: best_ngram(records[d]) for d in datasets if records[d] is not None}
     shown_on = compared or unrun
@@ -499,34 +495,34 @@ def _sentence(
     chars = (
         f"{whose} {trains[0]:,} training characters"
         if len(set(trains)) == 1
-        else f"{whose} training characters ({_and([f'{t:,}' for t in trains])})"
+        else f"{whose} training characters ({and_list([f'{t:,}' for t in trains])})"
     )
     if len(shown_on) == 1:
         ngrams = f"a modified Kneser-Ney {best[shown_on[0]][0]}-gram fit on {chars} reaches"
     else:
         orders = [str(best[d][0]) for d in shown_on]
-        order = f"order {orders[0]}" if len(set(orders)) == 1 else f"orders {_and(orders)}"
+        order = f"order {orders[0]}" if len(set(orders)) == 1 else f"orders {and_list(orders)}"
         ngrams = f"modified Kneser-Ney n-grams ({order}) fit on {chars} reach"
-    theirs = _and([_nats(best[d][1]) for d in shown_on])
+    theirs = and_list([_nats(best[d][1]) for d in shown_on])
     if compared:
         loss = subject[0] if len(compared) == 1 else subject[1]
-        ours = _and([_nats(model[d]) for d in compared])
+        ours = and_list([_nats(model[d]) for d in compared])
         verb = "is" if len(compared) == 1 else "are"
         verdict = _verdicts({d: model[d] for d in compared}, {d: best[d][1] for d in compared})
         text = (
             f"At the {profile} profile, {loss} {verb} {ours} nats per character on "
-            f"{_and(compared)}, where {ngrams} {theirs}: {verdict}"
+            f"{and_list(compared)}, where {ngrams} {theirs}: {verdict}"
         )
         if unrun:
-            text += f" (on {_and(unrun)}, {subject[2]})"
+            text += f" (on {and_list(unrun)}, {subject[2]})"
     else:
         text = (
             f"At the {profile} profile, {subject[2]}, so where its transformer stands "
             f"against counts is not known here; {ngrams} {theirs} nats per character on "
-            f"{_and(unrun)}"
+            f"{and_list(unrun)}"
         )
     if uncomputed:
-        text += f"; none is computed for {_and(uncomputed)}, as {missing} was not at hand"
+        text += f"; none is computed for {and_list(uncomputed)}, as {missing} was not at hand"
     return text + "."
 
 
@@ -564,7 +560,7 @@ def baseline_sentence(
             f"{counts[0]} seed{'s' if counts[0] > 1 else ''}{' each' if len(counts) > 1 else ''}"
         )
     else:
-        seeds = f"{_and([str(c) for c in counts])} seeds"
+        seeds = f"{and_list([str(c) for c in counts])} seeds"
     subject = (
         f"the baseline's best validation loss (the mean of {seeds})",
         f"the baseline's best validation losses (means of {seeds})",

@@ -38,6 +38,7 @@ from gni.envelope import (
     trials_path,
 )
 from gni.preregistration import Design
+from gni.report import and_list
 from gni.results import ResultsStore, load_runs
 
 MINUS = "\N{MINUS SIGN}"
@@ -693,11 +694,8 @@ def cut_text(design: Design, datasets: Sequence[str] = DATASETS) -> str:
         for dataset, arms in r.datasets.items():
             missing = [a for a in design.arms if a not in arms]
             if missing:
-                named = " and ".join(
-                    [", ".join(missing[:-1]), missing[-1]] if missing[:-1] else missing
-                )
                 noun = "arms" if len(missing) > 1 else "arm"
-                parts.append(f"at {r.name}, the {named} {noun} on {dataset}")
+                parts.append(f"at {r.name}, the {and_list(missing)} {noun} on {dataset}")
     return "; ".join(parts) or "nothing"
 
 
