@@ -250,11 +250,19 @@ def _detectable_text(mde: float, high: float, unit: str, what: str = "detectable
 
 
 def _race_text(r: Race) -> str:
-    return (
+    first = (
         f"the noise first in {r.treatment_first} of {r.pairs} seed pairs, the baseline in "
-        f"{r.baseline_first}; {r.treatment_never} noise and {r.baseline_never} baseline "
-        f"run(s) never got there"
+        f"{r.baseline_first}"
     )
+    if not (r.treatment_never or r.baseline_never):
+        return f"{first}; every run got there"
+    never = report.and_list(
+        [
+            report.plural(r.treatment_never, "noise run"),
+            report.plural(r.baseline_never, "baseline run"),
+        ]
+    )
+    return f"{first}; {never} never got there"
 
 
 def _sign(x: float) -> int:

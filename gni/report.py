@@ -52,6 +52,11 @@ def ratio(e: Estimate) -> str:
     return f"{TIMES}{2**e.mean:.2f} [{2**e.lo:.2f}, {2**e.hi:.2f}]"
 
 
+def plural(n: int, word: str, ending: str = "s") -> str:
+    """``0 runs``, ``1 run``, ``2 fixed batches`` (with ``ending="es"``)."""
+    return f"{n} {word}" + ("" if n == 1 else ending)
+
+
 def and_list(items: Sequence[str]) -> str:
     """``a``, ``a and b``, ``a, b and c``."""
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"

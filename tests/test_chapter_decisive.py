@@ -13,6 +13,7 @@ import pytest
 
 from gni import claims, stats
 from gni.chapters import decisive as chapter
+from gni.chapters import decisive_prose as prose
 from gni.envelope import FORMAT, trials_path
 from gni.preregistration import load_design
 
@@ -79,23 +80,23 @@ def test_the_choice_is_the_lowest_and_earliest_and_its_range_is_checked(trials):
     assert choices.loc["gni", "extended"] and choices.loc["gni", "lr_low"] == 6.25e-5
     assert choices.loc["gni", "interior"]  # 1e-4 > 1.25 x 6.25e-5
     assert choices.loc["gni", "noise"] == "anticorrelated, \N{GREEK SMALL LETTER SIGMA}0 = 0.0002"
-    text = chapter.interior_sentence(choices.reset_index(), DESIGN.edge_factor)
+    text = prose.interior_sentence(choices.reset_index(), DESIGN.edge_factor)
     assert text.startswith("every one of the 2 chosen learning rates lies more than a factor")
     assert text.endswith("the range grew for cpu \N{MIDDLE DOT} enwik8 gni")
     view = chapter.choices_view(choices.reset_index())
     assert view["trial"].tolist() == ["3 of 4", "3 of 3"]
     assert view["range"].tolist()[1] == "6.25e-05\N{EN DASH}0.008 (extended)"
-    assert chapter.step_sentence(choices.reset_index(), "gni", "baseline") == (
+    assert prose.step_sentence(choices.reset_index(), "gni", "baseline") == (
         f"cpu \N{MIDDLE DOT} enwik8 0.05{X}"
     )
-    assert chapter.step_sentence(choices.reset_index(), "template+gni", "template") == "n/a"
+    assert prose.step_sentence(choices.reset_index(), "template+gni", "template") == "n/a"
 
 
 def test_an_edge_choice_is_named(trials):
     choices = chapter.choices_table(trials, 5.0)  # 2e-3 within 5x of 8e-3; 1e-4 of 6.25e-5
-    text = chapter.interior_sentence(choices, 5.0)
+    text = prose.interior_sentence(choices, 5.0)
     assert text.startswith("2 of the 2 chosen learning rates still lie on an edge")
-    one = chapter.interior_sentence(choices.assign(interior=[True, False]), 5.0)
+    one = prose.interior_sentence(choices.assign(interior=[True, False]), 5.0)
     assert one.startswith("1 of the 2 chosen learning rates still lies on an edge")
 
 
@@ -169,24 +170,24 @@ def test_each_hypothesis_is_its_treatment_against_its_reference_where_both_run()
     assert list(lower.index) == [chapter.where(r, d) for r, d in DESIGN.family("gni-lowers-loss")]
     supported = lower.loc["cpu \N{MIDDLE DOT} enwik8"]
     assert supported["measured"].endswith(f"; detectable: {supported['mde']:.3f} nats/char")
-    answer = chapter.answer_sentence(judged, DESIGN)
+    answer = prose.answer_sentence(judged, DESIGN)
     assert answer.startswith(
         "GNI against the baseline, 1 supported and 2 inconclusive and 1 not yet run of 4;"
     )
     beats = judged[judged["claim"] == "gni-beats-template"].iloc[1]  # cpu enwik8: -0.05
     assert beats["verdict"] == claims.SUPPORTED
-    assert chapter.significant_sentence(judged, DESIGN) == (
+    assert prose.significant_sentence(judged, DESIGN) == (
         "Significant after Holm's correction: GNI against the baseline, cpu \N{MIDDLE DOT} "
         f"enwik8: {supported['measured'].split(';')[0]}, supported; GNI against the "
         f"template, cpu \N{MIDDLE DOT} enwik8: {beats['measured'].split(';')[0]}, supported."
     )
-    assert chapter.significant_sentence(judged.iloc[2:3], DESIGN) == "No test is significant yet."
+    assert prose.significant_sentence(judged.iloc[2:3], DESIGN) == "No test is significant yet."
     robust = chapter.judge_all_of_rows(DESIGN, judged)
     direct = claims.judge_all_of("gni-robust", judged[judged["claim"] == "gni-lowers-loss"], 4)
     assert robust.drop(columns="test").equals(direct.drop(columns="test"))
     assert robust["test"].tolist() == ["GNI lower in every regime and dataset"]
     both = pd.concat([judged, robust], ignore_index=True)
-    assert chapter.answer_sentence(both, DESIGN).endswith(
+    assert prose.answer_sentence(both, DESIGN).endswith(
         "; GNI lower in every regime and dataset, inconclusive."
     )
     # the secondary measures: each hypothesis on each measure its own family
@@ -207,11 +208,11 @@ def test_each_hypothesis_is_its_treatment_against_its_reference_where_both_run()
     assert set(table["measure"]) == {"final validation loss", "test loss at the best evaluation"}
     assert table.columns.tolist() == [
         "hypothesis",
+        "reading",
         "measure",
         "where",
         "difference",
         "Holm p",
-        "reading",
     ]
 
 
@@ -253,16 +254,17 @@ def test_stages_pending_cut_and_span():
         "mde": 0.02,
     }
     table = chapter.stages_table({"cpu": stage})
+    assert "profile" not in table.columns  # the regime names it
     assert table.iloc[0]["seeds"] == "1000\N{EN DASH}1002" and table.iloc[0]["n"] == 3
-    text = chapter.pending_text(DESIGN, {"cpu": (10, 12)})
+    text = prose.pending_text(DESIGN, {"cpu": (10, 12)})
     assert "cpu (10 of its 12 confirmation runs are recorded)" in text
     assert "cpu-long (its stage 2 is not frozen yet)" in text
-    assert chapter.pending_text(DESIGN, {"cpu": (12, 12), "cpu-long": (4, 4)}) == ""
-    assert chapter.cut_text(DESIGN) == (
+    assert prose.pending_text(DESIGN, {"cpu": (12, 12), "cpu-long": (4, 4)}) == ""
+    assert prose.cut_text(DESIGN) == (
         "text8 in every regime; at cpu-long, the template and template+gni arms on enwik8"
     )
-    assert chapter.span_text((2.5e-4, 8e-3)) == f"32{X} (0.00025 to 0.008)"
-    assert chapter.profiles_text(DESIGN) == (
+    assert prose.span_text((2.5e-4, 8e-3)) == f"32{X} (0.00025 to 0.008)"
+    assert prose.profiles_text(DESIGN) == (
         "cpu: 600 steps on the first 15,000 training characters; "
         "cpu-long: 2,400 steps on the whole training split"
     )
@@ -285,11 +287,11 @@ def test_what_the_seeds_detect_against_what_they_were_chosen_for():
     stages = {"cpu": {"sd_bound": 1e-6}, "cpu-long": {"sd_bound": 1.0}}
     wider = int((rows["regime"] == "cpu").sum())
     assert 0 < wider < len(rows) == len(mde)
-    assert chapter.reached_sentence(judged, rows, stages, DESIGN) == (
+    assert prose.reached_sentence(judged, rows, stages, DESIGN) == (
         f"The {len(mde)} tests that ran detect {mde.min():.3f} to {mde.max():.3f} nats per "
         "character with 80% power at their family's corrected level; "
         f"{int((mde <= 0.01).sum())} of them reach the 0.01 their seed count was chosen for. "
         f"The paired differences of {wider} of the {len(rows)} spread more than their "
         "regime's pilot bound (Table 1), the SD that the seed count assumed."
     )
-    assert chapter.reached_sentence(judged.iloc[:0], rows.iloc[:0], stages, DESIGN) == ""
+    assert prose.reached_sentence(judged.iloc[:0], rows.iloc[:0], stages, DESIGN) == ""

@@ -361,7 +361,6 @@ def test_the_probe_settings_in_words():
     assert glued["setting_split"] == "val"
     assert glued["probe_batches_text"] == "1 fixed batch"
     assert glued["slq_vectors_text"] == "2 random vectors"
-    assert ch.plural(3, "fixed batch", "es") == "3 fixed batches"
 
 
 # ---------------------------------------------------------------------------------------

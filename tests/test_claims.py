@@ -139,11 +139,13 @@ def test_a_sign_test_judges_who_gets_there_first_and_states_its_smallest_p(decla
     judged = judge("faster", races.assign(measure="steps"), ["GNI"], declared)
     assert judged["verdict"].tolist() == [CONTRADICTED]  # 6 of 6 pairs: p = 1/32
     assert judged["measured"][0].startswith(
-        "the noise first in 0 of 6 seed pairs, the baseline in 6; 3 noise"
+        "the noise first in 0 of 6 seed pairs, the baseline in 6; 3 noise runs and 0 "
+        "baseline runs never got there;"
     )
     few = race_table(reach[reach["dataset"] == "x"], "method", "baseline")
     null = judge("faster", few.assign(measure="steps"), ["GNI"], declared)
     assert null["verdict"].tolist() == [INCONCLUSIVE]
+    assert "the baseline in 3; every run got there;" in null["measured"][0]
     assert "no result of 3 pairs could clear the corrected level 0.05" in null["measured"][0]
     assert "the design cannot decide" in null["measured"][0]
 

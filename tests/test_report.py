@@ -24,3 +24,15 @@ def test_without_two_pairs_the_text_says_why_there_is_no_interval():
 def test_a_log2_difference_prints_as_the_factor_it_stands_for():
     halved = Estimate(-1.0, -2.0, 0.0, 3)
     assert report.ratio(halved) == "\N{MULTIPLICATION SIGN}0.50 [0.25, 1.00]"
+
+
+def test_a_count_agrees_with_its_noun():
+    assert report.plural(0, "run") == "0 runs"
+    assert report.plural(1, "fixed batch", "es") == "1 fixed batch"
+    assert report.plural(3, "fixed batch", "es") == "3 fixed batches"
+
+
+def test_a_list_in_prose_joins_its_last_item_with_and():
+    assert report.and_list(["a"]) == "a"
+    assert report.and_list(["a", "b"]) == "a and b"
+    assert report.and_list(["a", "b", "c"]) == "a, b and c"

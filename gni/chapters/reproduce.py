@@ -142,11 +142,15 @@ def best_val_glue(results: pd.DataFrame, datasets: Sequence[str]) -> dict[str, s
 def race_summary(per_dataset: pd.DataFrame) -> str:
     """Who reaches the near-best level first in each dataset's seed pairs, from a
     :func:`gni.stats.race_table` by dataset: "enwik8: GNI first in 1 of 3 pairs, the
-    baseline in 2; 0 GNI run(s) never got there", one clause per dataset."""
+    baseline in 2; every GNI run got there", one clause per dataset."""
     return "; ".join(
         f"{r.dataset}: GNI first in {r.race.treatment_first} of {r.race.pairs} pairs, the "
-        f"baseline in {r.race.baseline_first}; {r.race.treatment_never} GNI run(s) never got "
-        "there"
+        f"baseline in {r.race.baseline_first}; "
+        + (
+            f"{report.plural(r.race.treatment_never, 'GNI run')} never got there"
+            if r.race.treatment_never
+            else "every GNI run got there"
+        )
         for r in per_dataset.itertuples()
     )
 

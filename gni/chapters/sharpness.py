@@ -351,11 +351,6 @@ def load_probes(
     return probe_table(ok, sharp, rescaled, kind), sharp
 
 
-def plural(n: int, word: str, ending: str = "s") -> str:
-    """``1 fixed batch``, ``2 fixed batches``."""
-    return f"{n} {word}" + (ending if n > 1 else "")
-
-
 def settings_glue(settings: Mapping[str, Any]) -> dict[str, str]:
     """The probe settings the prose quotes, by glue name: ``setting_<key>`` (a float
     with ``:g``), and the batches and SLQ vectors in words."""
@@ -377,8 +372,8 @@ def settings_glue(settings: Mapping[str, Any]) -> dict[str, str]:
         f"setting_{k}": f"{settings[k]:g}" if isinstance(settings[k], float) else str(settings[k])
         for k in keys
     }
-    values["probe_batches_text"] = plural(settings["n_batches"], "fixed batch", "es")
-    values["slq_vectors_text"] = plural(settings["slq_vectors"], "random vector")
+    values["probe_batches_text"] = report.plural(settings["n_batches"], "fixed batch", "es")
+    values["slq_vectors_text"] = report.plural(settings["slq_vectors"], "random vector")
     return values
 
 
