@@ -172,7 +172,7 @@ def test_each_hypothesis_is_its_treatment_against_its_reference_where_both_run()
     assert supported["measured"].endswith(f"; detectable: {supported['mde']:.3f} nats/char")
     answer = prose.answer_sentence(judged, DESIGN)
     assert answer.startswith(
-        "GNI against the baseline, 1 supported and 2 inconclusive and 1 not yet run of 4;"
+        "GNI against the baseline, 1 supported, 2 inconclusive and 1 not yet run of 4;"
     )
     beats = judged[judged["claim"] == "gni-beats-template"].iloc[1]  # cpu enwik8: -0.05
     assert beats["verdict"] == claims.SUPPORTED

@@ -41,8 +41,9 @@ def interior_sentence(choices: pd.DataFrame, edge_factor: float) -> str:
 
 
 def answer_sentence(judged: pd.DataFrame, design: Design) -> str:
-    """The chapter's answer in one sentence, one clause per hypothesis (:data:`SHORT`):
-    a family's verdict counts (those that occur), or a single test's verdict."""
+    """The chapter's answer in one sentence, one clause per hypothesis
+    (:data:`gni.chapters.decisive.SHORT`): a family's verdict counts (those that occur),
+    or a single test's verdict."""
     parts = []
     for name, group in judged.groupby("claim", sort=False):
         short = SHORT.get(name, design.hypotheses[name]["claim"])
@@ -53,7 +54,7 @@ def answer_sentence(judged: pd.DataFrame, design: Design) -> str:
         counts = {w: n for w, n in claims.verdict_counts(ran).items() if n}
         if len(ran) < len(group):
             counts["not yet run"] = len(group) - len(ran)
-        listed = " and ".join(f"{n} {word}" for word, n in counts.items())
+        listed = and_list([f"{n} {word}" for word, n in counts.items()])
         parts.append(f"{short}, {listed} of {len(group)}")
 
     return "; ".join(parts) + "."
