@@ -5,7 +5,7 @@ confidence interval in brackets (:func:`interval`), or the interval alone beside
 columns (:func:`bounds`); a difference of log2 measures as the factor it stands for
 (:func:`ratio`). With fewer than two pairs there is no interval, and the text says why.
 p-values are :func:`gni.stats.p_text` and :func:`gni.stats.p_clause`. Names run together
-as prose with :func:`and_list`.
+as prose with :func:`and_list`, and a count agrees with its noun by :func:`plural`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ __all__ = [
     "and_list",
     "bounds",
     "interval",
+    "plural",
     "ratio",
 ]
 

@@ -159,7 +159,7 @@ def seed_counts_text(template_seeds: Mapping[str, int]) -> str:
     """The seeds behind each of the paper's means, for prose: "3 seeds on
     shakespeare_char, 1 seed on enwik8 and 1 seed on text8"."""
     counts = [f"{n} seed{'s' if n > 1 else ''} on {name}" for name, n in template_seeds.items()]
-    return counts[0] if len(counts) == 1 else ", ".join(counts[:-1]) + " and " + counts[-1]
+    return report.and_list(counts)
 
 
 def beside_the_paper(

@@ -213,8 +213,7 @@ def listing(labels: Sequence[str]) -> tuple[str, str]:
     """Setting labels (which hold commas themselves) as a quoted list, and the verb's
     ending: ('“a” and “b”', '')."""
     names = [quoted(a) for a in labels]
-    text = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-    return text, "s" if len(labels) == 1 else ""
+    return report.and_list(names), "s" if len(labels) == 1 else ""
 
 
 def answer(effects: pd.DataFrame, vs_lowered: pd.DataFrame) -> str:
