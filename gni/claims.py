@@ -382,13 +382,23 @@ def judge(
     return pd.DataFrame(judged, columns=list(ROW_FIELDS))
 
 
-def _all_of(p: Sequence[float], signs: Sequence[int], claimed: int) -> tuple[float, int]:
-    """The intersection-union test's p-value (the largest of its tests') and sign (the
-    claimed one when every test has it, else the other)."""
+def _all_of(
+    p: Sequence[float], p_holm: Sequence[float], signs: Sequence[int], claimed: int, alpha: float
+) -> tuple[float, int]:
+    """The all-of claim's p-value and sign, from its tests' p, Holm p (within the claim
+    they test) and signs. Where some test is significant against the claim after Holm,
+    the claim fails there: the smallest such Holm p, and the other sign. Otherwise the
+    intersection-union test's p, the largest of its tests' (Berger 1982), where a test of
+    the other sign counts as p = 1 (it gives the claim no support), and the claimed sign
+    when every test has it, else the other."""
     if len(p) == 0:
         return math.nan, 0
-    same = all(int(s) == claimed for s in signs)
-    return float(np.max(np.asarray(p, dtype=float))), claimed if same else -claimed
+    held = [int(s) == claimed for s in signs]
+    against = [q for q, same in zip(p_holm, held, strict=True) if not same and q < alpha]
+    if against:
+        return float(min(against)), -claimed
+    largest = max(float(q) if same else 1.0 for q, same in zip(p, held, strict=True))
+    return largest, claimed if all(held) else -claimed
 
 
 def judge_all_of(
@@ -397,9 +407,11 @@ def judge_all_of(
     """Judge an ``all-of`` claim from the judged tests of the claim it names (``judged``):
     one row, supported only when every one of the ``expected`` tests is significant in
     the claimed direction at alpha uncorrected (Berger's intersection-union test, whose
-    p-value is the largest of its tests' and needs no correction), contradicted when all
-    are significant and some against it, else inconclusive. Fewer than ``expected``
-    tests (a regime not yet run) leave it inconclusive, and say so."""
+    p-value is the largest of its tests' and needs no correction), contradicted when
+    some test is significant against the claim after Holm's correction within the claim
+    it names (the claim fails there), else inconclusive. Fewer than
+    ``expected`` tests (a regime not yet run) leave it inconclusive, unless one already
+    contradicts it, and say so."""
     declarations = declarations or load_declarations()
     claim = declarations.claim(claim_id)
     if claim.test != "all-of" or set(judged["claim"]) - {claim.of}:
@@ -407,18 +419,33 @@ def judge_all_of(
             f"claim {claim_id} is not an all-of claim over {shown(set(judged['claim']))}"
         )
     ran = judged[judged["p"].notna()]  # a test not yet run has no p
-    p, sign = _all_of(ran["p"].astype(float).tolist(), ran["sign"].tolist(), claim.direction)
+    alpha = declarations.alpha
+    p, sign = _all_of(
+        ran["p"].astype(float).tolist(),
+        ran["p_holm"].astype(float).tolist(),
+        ran["sign"].tolist(),
+        claim.direction,
+        alpha,
+    )
     complete = len(ran) >= expected
-    word = verdict_word(p if complete else math.nan, sign, claim.direction, declarations.alpha)
-    lower = int(
-        ((ran["p"].astype(float) < declarations.alpha) & (ran["sign"] == claim.direction)).sum()
-    )
-    words = "lower" if claim.direction < 0 else "higher"
+    failed = sign == -claim.direction and p < alpha  # a test contradicts it: it failed
+    word = verdict_word(p if complete or failed else math.nan, sign, claim.direction, alpha)
+    lower = int(((ran["p"].astype(float) < alpha) & (ran["sign"] == claim.direction)).sum())
+    words = ("lower", "higher") if claim.direction < 0 else ("higher", "lower")
     measured = (
-        f"significantly {words} in {lower} of {expected} tests, each at "
-        f"\N{GREEK SMALL LETTER ALPHA} = {declarations.alpha:g} uncorrected; "
-        f"{p_clause(p, 'largest uncorrected p')}"
+        f"significantly {words[0]} in {lower} of {expected} tests, each at "
+        f"\N{GREEK SMALL LETTER ALPHA} = {alpha:g} uncorrected; "
     )
+    if failed:
+        against = int(
+            ((ran["p_holm"].astype(float) < alpha) & (ran["sign"] == -claim.direction)).sum()
+        )
+        measured += (
+            f"significantly {words[1]} in {against} after Holm's correction within its "
+            f"claim ({p_clause(p, 'Holm p')})"
+        )
+    else:
+        measured += p_clause(p, "largest uncorrected p")
     if not complete:
         measured += f" ({expected - len(ran)} not yet run)"
     if ran.empty:
@@ -430,7 +457,7 @@ def judge_all_of(
         "measured": measured,
         "where": claim.section,
         "p": _plain(p),
-        "p_holm": _plain(p) if complete else None,
+        "p_holm": _plain(p) if complete or failed else None,
         "sign": sign,
         "family_size": expected,
         "unit": declarations.measures[claim.measures[0]].unit,
@@ -551,9 +578,18 @@ def rejudge(rows: pd.DataFrame, declarations: Declarations | None = None) -> pd.
         adjusted = holm(p, max(declared, int(np.sum(~np.isnan(p)))) if declared else None)
         if claim.test == "all-of":  # from the tests of the claim it names, as they stand
             of = rows[(rows["claim"] == claim.of) & rows["p"].notna()]  # the tests run
-            q, s = _all_of(of["p"].astype(float).tolist(), of["sign"].tolist(), claim.direction)
+            of_p = of["p"].astype(float).to_numpy()
+            of_holm = holm(of_p, max(int(of["family_size"].max()), len(of_p))) if len(of) else of_p
+            q, s = _all_of(
+                of_p.tolist(),
+                of_holm.tolist(),
+                of["sign"].tolist(),
+                claim.direction,
+                declarations.alpha,
+            )
             complete = len(of) >= int(group["family_size"].iloc[0])  # the tests it requires
-            adjusted = np.full(len(group), q if complete else math.nan)
+            failed = s == -claim.direction and q < declarations.alpha
+            adjusted = np.full(len(group), q if complete or failed else math.nan)
             group = group.assign(sign=s)
             out.loc[group.index, "sign"] = s
         out.loc[group.index, "p_holm"] = adjusted

@@ -193,6 +193,8 @@ def curve_panels(
         ax.set_xlabel(label)
         ax.set_yscale(yscale)
         ax.set_ylim(*ylim)
+        if pd.api.types.is_integer_dtype(band[x]):  # trials, steps: no tick between two
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     _ylabel(axes, ylabel)
     legend_above(fig, axes, hue if legend_title is None else legend_title)
     return fig

@@ -526,15 +526,21 @@ def _sentence(
     return text + "."
 
 
-def chapter_sentence(runs: pd.DataFrame, profile: str, records: Mapping[str, Record | None]) -> str:
+def chapter_sentence(
+    runs: pd.DataFrame,
+    profile: str,
+    records: Mapping[str, Record | None],
+    what: str = "runs",
+) -> str:
     """Where a chapter's models stand against the yardstick, in one sentence: on each
     dataset of ``records`` (in its order), the lowest best validation loss among the
     chapter's ``runs`` that ended ok (columns dataset, status, best_val_loss; nats per
-    character) against the best modified Kneser-Ney n-gram, and whether the transformer
-    has learned less, more or as much as counts (per dataset when they differ)."""
+    character; ``what`` names them: "confirmation runs") against the best modified
+    Kneser-Ney n-gram, and whether the transformer has learned less, more or as much as
+    counts (per dataset when they differ)."""
     ok = runs[(runs["status"] == "ok") & runs["best_val_loss"].notna()]
     lowest = ok.groupby("dataset")["best_val_loss"].min().to_dict()
-    who = f"this chapter's {len(runs):,} runs"
+    who = f"this chapter's {len(runs):,} {what}"
     if len(ok) < len(runs):
         who = f"the {len(ok):,} of {who} that did not diverge"
     subject = (
@@ -580,12 +586,13 @@ def profile_sentence(
     return baseline_sentence(profile, {d: baselines[(profile, d)] for d in mine}, mine)
 
 
-def chapter_standing(runs: pd.DataFrame, profile: str) -> str:
+def chapter_standing(runs: pd.DataFrame, profile: str, what: str = "runs") -> str:
     """:func:`chapter_sentence` of a chapter's ``runs`` at ``profile``, with the records of
     the datasets they train on (in the order of :data:`gni.data.DATASETS`), from
     :func:`load_record`."""
     datasets = [d for d in DATASETS if d in set(runs["dataset"])]
-    return chapter_sentence(runs, profile, {d: load_record(d, profile) for d in datasets})
+    records = {d: load_record(d, profile) for d in datasets}
+    return chapter_sentence(runs, profile, records, what)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

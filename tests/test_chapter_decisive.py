@@ -79,13 +79,15 @@ def test_the_choice_is_the_lowest_and_earliest_and_its_range_is_checked(trials):
     assert choices.loc["baseline", "interior"] and not choices.loc["baseline", "extended"]
     assert choices.loc["gni", "extended"] and choices.loc["gni", "lr_low"] == 6.25e-5
     assert choices.loc["gni", "interior"]  # 1e-4 > 1.25 x 6.25e-5
-    assert choices.loc["gni", "noise"] == "anticorrelated, \N{GREEK SMALL LETTER SIGMA}0 = 0.0002"
+    assert choices.loc["gni", "noise"] == (
+        "anticorrelated, \N{GREEK SMALL LETTER SIGMA}\N{SUBSCRIPT ZERO} = 0.0002"
+    )
     text = prose.interior_sentence(choices.reset_index(), DESIGN.edge_factor)
     assert text.startswith("every one of the 2 chosen learning rates lies more than a factor")
     assert text.endswith("the range grew for cpu \N{MIDDLE DOT} enwik8 gni")
     view = chapter.choices_view(choices.reset_index())
-    assert view["trial"].tolist() == ["3 of 4", "3 of 3"]
-    assert view["range"].tolist()[1] == "6.25e-05\N{EN DASH}0.008 (extended)"
+    assert view["trial"].tolist() == ["3/4", "3/3"]
+    assert view["range"].tolist()[1] == "0.0000625\N{EN DASH}0.008 (extended)"
     assert prose.step_sentence(choices.reset_index(), "gni", "baseline") == (
         f"cpu \N{MIDDLE DOT} enwik8 0.05{X}"
     )
@@ -231,7 +233,7 @@ def test_the_figure_rows_carry_the_yardstick_and_the_family():
     standing = chapter.standing_table(runs, ngram, "best_val_loss").set_index("dataset")
     assert standing.loc["enwik8", "n-gram"] == 2.679
     best = min(standing.loc["enwik8", a] for a in DESIGN.arms)
-    assert standing.loc["enwik8", "best arm \N{MINUS SIGN} n-gram"] == pytest.approx(best - 2.679)
+    assert standing.loc["enwik8", "best arm \N{MINUS SIGN} n-gram"] == f"{best - 2.679:+.3f}"
     assert math.isnan(standing.loc["shakespeare_char", "n-gram"])
 
 
@@ -255,6 +257,7 @@ def test_stages_pending_cut_and_span():
     }
     table = chapter.stages_table({"cpu": stage})
     assert "profile" not in table.columns  # the regime names it
+    assert table.columns[:3].tolist() == ["regime", "n", "MDE"]  # a phone's first view
     assert table.iloc[0]["seeds"] == "1000\N{EN DASH}1002" and table.iloc[0]["n"] == 3
     text = prose.pending_text(DESIGN, {"cpu": (10, 12)})
     assert "cpu (10 of its 12 confirmation runs are recorded)" in text
@@ -290,7 +293,8 @@ def test_what_the_seeds_detect_against_what_they_were_chosen_for():
     assert prose.reached_sentence(judged, rows, stages, DESIGN) == (
         f"The {len(mde)} tests that ran detect {mde.min():.3f} to {mde.max():.3f} nats per "
         "character with 80% power at their family's corrected level; "
-        f"{int((mde <= 0.01).sum())} of them reach the 0.01 their seed count was chosen for. "
+        f"{int((mde <= 0.01).sum())} of them reach the 0.01 nats per character their seed count "
+        "was chosen for. "
         f"The paired differences of {wider} of the {len(rows)} spread more than their "
         "regime's pilot bound (Table 1), the SD that the seed count assumed."
     )

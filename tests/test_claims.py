@@ -198,6 +198,35 @@ def test_an_all_of_claim_holds_only_where_every_test_is_significant_its_way(decl
         judge_all_of("lower", both, 2, declared)
 
 
+def test_an_all_of_claim_fails_where_one_test_is_significant_against_it_after_holm(declared):
+    lower, null, higher = (
+        Estimate(-0.05, -0.08, -0.02, 3),
+        Estimate(0.01, -0.02, 0.04, 3),
+        Estimate(0.10, 0.05, 0.15, 3),
+    )
+    tests = _comparisons([("loss", null, 0.2), ("loss", higher, 0.001), ("loss", lower, 0.01)])
+    judged = judge("lower", tests, ["a", "b", "c"], declared)
+    assert judged["verdict"].tolist() == [INCONCLUSIVE, CONTRADICTED, SUPPORTED]
+    row = judge_all_of("everywhere", judged, 3, declared).iloc[0]
+    # the claim fails at b, whatever a's p: b's Holm p (0.001 x 3), the other sign
+    assert row["verdict"] == CONTRADICTED and row["p"] == pytest.approx(0.003)
+    assert row["measured"] == (
+        "significantly lower in 1 of 3 tests, each at \N{GREEK SMALL LETTER ALPHA} = 0.05 "
+        "uncorrected; significantly higher in 1 after Holm's correction within its claim "
+        "(Holm p = 0.003)"
+    )
+    # one already against it decides before the rest are run
+    early = judge_all_of("everywhere", judged.iloc[1:2], 3, declared).iloc[0]
+    assert early["verdict"] == CONTRADICTED and early["p_holm"] == pytest.approx(0.003)
+    # a test of the other sign that is not significant gives no support: p counts as 1
+    unsure = judged.iloc[[0, 2]]
+    row = judge_all_of("everywhere", unsure, 2, declared).iloc[0]
+    assert row["verdict"] == INCONCLUSIVE and row["p"] == 1.0
+    rows = pd.concat([judged, judge_all_of("everywhere", judged, 3, declared)], ignore_index=True)
+    again = rejudge(rows.assign(chapter="01_a"), declared)
+    assert again["verdict"].tolist() == [INCONCLUSIVE, CONTRADICTED, SUPPORTED, CONTRADICTED]
+
+
 def test_a_declared_family_with_tests_not_yet_run_is_corrected_as_declared(declared):
     table = _comparisons([("loss", Estimate(-0.05, -0.08, -0.02, 3), 0.02)] * 2)
     judged = judge("lower", table, ["a", "b"], declared, family_size=4)

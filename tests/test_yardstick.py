@@ -279,6 +279,14 @@ def test_a_chapter_on_three_datasets_with_mixed_standing():
     )
 
 
+def test_a_chapter_names_its_runs_as_asked():
+    chapter = runs([("shakespeare_char", "ok", 2.5), ("shakespeare_char", "ok", 2.6)])
+    sentence = yardstick.chapter_sentence(
+        chapter, "cpu", {"shakespeare_char": record()}, "confirmation runs"
+    )
+    assert "among this chapter's 2 confirmation runs is 2.500" in sentence
+
+
 def test_every_dataset_beaten_says_so_once():
     records = {"shakespeare_char": record(), "enwik8": record("enwik8")}
     chapter = runs([("shakespeare_char", "ok", 2.5), ("enwik8", "ok", 2.9)])

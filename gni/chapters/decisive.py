@@ -165,11 +165,11 @@ def trials_table(design: Design, root: Path) -> pd.DataFrame:
 
 
 def noise_text(family: str, sigma0: float, gamma: float) -> str:
-    """A trial's noise in words: ``none``, or its family with sigma0 (and gamma for the
+    """A trial's noise in words: ``no noise``, or its family with sigma0 (and gamma for the
     exponential family) in Greek letters."""
     if not family:
-        return "none"
-    text = f"{family}, \N{GREEK SMALL LETTER SIGMA}0 = {sigma0:.3g}"
+        return "no noise"
+    text = f"{family}, \N{GREEK SMALL LETTER SIGMA}\N{SUBSCRIPT ZERO} = {sigma0:.3g}"
     if not math.isnan(gamma):
         text += f", \N{GREEK SMALL LETTER GAMMA} = {gamma:.4g}"
     return text
@@ -396,7 +396,7 @@ def standing_table(
 ) -> pd.DataFrame:
     """Each regime and dataset: every arm's mean ``measure`` over the confirmation seeds
     and the n-gram yardstick's validation loss (``ngram``: (profile, dataset) -> loss),
-    with how far the best arm is above it."""
+    with how far the best arm is above it (signed text, 3 decimals)."""
     rows = []
     for (regime, profile, dataset), group in runs.groupby(
         ["regime", "profile", "dataset"], sort=False
@@ -411,7 +411,8 @@ def standing_table(
                 "dataset": dataset,
                 **{a: float(v) for a, v in means.items()},
                 "n-gram": kn,
-                "best arm \N{MINUS SIGN} n-gram": best - kn,
+                # as the losses beside it show, to 3 decimals
+                "best arm \N{MINUS SIGN} n-gram": f"{best - kn:+.3f}",
             }
         )
     return pd.DataFrame(rows)
@@ -458,18 +459,19 @@ def compute_minutes(runs: pd.DataFrame) -> float:
 
 
 def stages_table(stages: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
-    """Each frozen regime's second stage: the pilot's pooled paired SD and its upper bound,
-    the family size the seed count allows for, the seeds and the MDE they reach."""
+    """Each frozen regime's second stage: the seed count and the MDE it reaches first (what
+    a phone shows before the table scrolls), the seeds, then the pilot's pooled paired SD,
+    its upper bound and the family size the seed count allows for."""
     rows = [
         {
             "regime": regime,
+            "n": int(s["n_seeds"]),
+            "MDE": float(s["mde"]),
+            "seeds": f"{s['seeds'][0]}{EN_DASH}{s['seeds'][-1]}",
             "pilot SD": float(s["pilot_paired_sd"]),
             "df": int(s["pilot_df"]),
             "SD, 80% bound": float(s["sd_bound"]),
             "family": int(s["family_size"]),
-            "seeds": f"{s['seeds'][0]}{EN_DASH}{s['seeds'][-1]}",
-            "n": int(s["n_seeds"]),
-            "MDE": float(s["mde"]),
         }
         for regime, s in stages.items()
     ]
@@ -536,7 +538,8 @@ def hypothesis_panels(design: Design, effects: pd.DataFrame) -> list[tuple[str, 
 
 
 def choices_view(choices: pd.DataFrame) -> pd.DataFrame:
-    """Table 2's columns: where, arm, the trial (1-based) of the choice out of the study's,
+    """Table 2's columns: where, arm, the trial (1-based) of the choice out of the study's
+    ("3/16"),
     its value, learning rate, range and noise."""
     if choices.empty:
         return choices
@@ -547,12 +550,12 @@ def choices_view(choices: pd.DataFrame) -> pd.DataFrame:
             ],
             "arm": choices["arm"],
             "trial": [
-                f"{t + 1} of {n}" for t, n in zip(choices["trial"], choices["trials"], strict=True)
+                f"{t + 1}/{n}" for t, n in zip(choices["trial"], choices["trials"], strict=True)
             ],
-            "best val": choices["value"],
+            "best val (nats/char)": choices["value"],
             "learning rate": [f"{x:.3g}" for x in choices["learning_rate"]],
             "range": [
-                f"{lo:g}{EN_DASH}{hi:g}" + (" (extended)" if grown else "")
+                f"{_plain(lo)}{EN_DASH}{_plain(hi)}" + (" (extended)" if grown else "")
                 for lo, hi, grown in zip(
                     choices["lr_low"], choices["lr_high"], choices["extended"], strict=True
                 )
@@ -581,6 +584,11 @@ def page_runs(
             ids += [c.run_id for _, c in confirmation_configs(design, regime, stages[regime])]
     ids = [i for i in dict.fromkeys(ids) if store.has(i)]
     return load_runs(ids, store=store) if ids else pd.DataFrame({"run_id": [], "wall_seconds": []})
+
+
+def _plain(x: float) -> str:
+    """A number without an exponent: ``0.0000625``, ``0.008``."""
+    return np.format_float_positional(x, trim="-")
 
 
 def _arms_of(design: Design, regime: str) -> list[tuple[str, str]]:

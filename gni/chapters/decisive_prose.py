@@ -83,7 +83,8 @@ def reached_sentence(
     return (
         f"The {len(ran)} tests that ran detect {mde.min():.3f} to {mde.max():.3f} nats per "
         f"character with {design.power:.0%} power at their family's corrected level; "
-        f"{reach} of them reach the {design.target_mde:g} their seed count was chosen for. "
+        f"{reach} of them reach the {design.target_mde:g} nats per character their seed count "
+        "was chosen for. "
         f"The paired differences of {wider} of the {len(rows)} spread more than their "
         "regime's pilot bound (Table 1), the SD that the seed count assumed."
     )
