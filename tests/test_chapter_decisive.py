@@ -82,6 +82,9 @@ def test_the_choice_is_the_lowest_and_earliest_and_its_range_is_checked(trials):
     assert choices.loc["gni", "noise"] == (
         "anticorrelated, \N{GREEK SMALL LETTER SIGMA}\N{SUBSCRIPT ZERO} = 0.0002"
     )
+    assert chapter.noise_text("anticorrelated", 1.26e-5, math.nan) == (
+        "anticorrelated, \N{GREEK SMALL LETTER SIGMA}\N{SUBSCRIPT ZERO} = 0.0000126"
+    )
     text = prose.interior_sentence(choices.reset_index(), DESIGN.edge_factor)
     assert text.startswith("every one of the 2 chosen learning rates lies more than a factor")
     assert text.endswith("the range grew for cpu \N{MIDDLE DOT} enwik8 gni")

@@ -165,11 +165,13 @@ def trials_table(design: Design, root: Path) -> pd.DataFrame:
 
 
 def noise_text(family: str, sigma0: float, gamma: float) -> str:
-    """A trial's noise in words: ``no noise``, or its family with sigma0 (and gamma for the
-    exponential family) in Greek letters."""
+    """A trial's noise in words: ``no noise``, or its family with sigma0 (3 significant
+    digits, no exponent: ``0.0000126``; and gamma for the exponential family) in Greek
+    letters."""
     if not family:
         return "no noise"
-    text = f"{family}, \N{GREEK SMALL LETTER SIGMA}\N{SUBSCRIPT ZERO} = {sigma0:.3g}"
+    sigma = np.format_float_positional(sigma0, precision=3, fractional=False, trim="-")
+    text = f"{family}, \N{GREEK SMALL LETTER SIGMA}\N{SUBSCRIPT ZERO} = {sigma}"
     if not math.isnan(gamma):
         text += f", \N{GREEK SMALL LETTER GAMMA} = {gamma:.4g}"
     return text
