@@ -437,12 +437,10 @@ def judge_all_of(
         f"\N{GREEK SMALL LETTER ALPHA} = {alpha:g} uncorrected; "
     )
     if failed:
-        against = int(
-            ((ran["p_holm"].astype(float) < alpha) & (ran["sign"] == -claim.direction)).sum()
-        )
+        against = ran[(ran["p_holm"].astype(float) < alpha) & (ran["sign"] == -claim.direction)]
         measured += (
-            f"significantly {words[1]} in {against} after Holm's correction within its "
-            f"claim ({p_clause(p, 'Holm p')})"
+            f"significantly {words[1]} in {len(against)} after Holm's correction within its "
+            f"claim ({'; '.join(against['test'].astype(str))}; {p_clause(p, 'Holm p')})"
         )
     else:
         measured += p_clause(p, "largest uncorrected p")

@@ -87,7 +87,7 @@ def test_the_choice_is_the_lowest_and_earliest_and_its_range_is_checked(trials):
     )
     text = prose.interior_sentence(choices.reset_index(), DESIGN.edge_factor)
     assert text.startswith("every one of the 2 chosen learning rates lies more than a factor")
-    assert text.endswith("the range grew for cpu \N{MIDDLE DOT} enwik8 gni")
+    assert text.endswith("the range grew for 1 arm: cpu \N{MIDDLE DOT} enwik8 (gni)")
     view = chapter.choices_view(choices.reset_index())
     assert view["trial"].tolist() == ["3/4", "3/3"]
     assert view["range"].tolist()[1] == "0.0000625\N{EN DASH}0.008 (extended)"

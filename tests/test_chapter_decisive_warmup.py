@@ -116,11 +116,20 @@ def test_each_arm_is_paired_by_seed_with_the_longer_warmup(tables):
         f"baseline {MINUS} longer warmup",
         "seeds",
     ]
-    assert table.iloc[0][f"GNI {MINUS} longer warmup"].startswith("-0.097 nats/char [")
+    assert table.iloc[0][f"GNI {MINUS} longer warmup"] == (
+        f"{gni['difference'].mean:+.3f} [{gni['difference'].lo:+.3f}, "
+        f"{gni['difference'].hi:+.3f}]; {stats.p_clause(expected.p_value)}"
+    )
     assert table.iloc[0]["seeds"] == 3
     assert warmup.warmup_sentence(tests) == (
-        "GNI is lower than the longer warmup in 1 of 1 comparison (95% CI below zero), "
-        "higher in 0, and 0 are unresolved."
+        "GNI is lower than the longer-warmup baseline in 1 of 1 comparison (95% CI below "
+        "zero), higher in 0, and 0 are unresolved: a longer warmup of these lengths does not "
+        "explain GNI's gain."
+    )
+    # the baseline is above it on every seed: higher, and no conclusion is drawn
+    assert warmup.warmup_sentence(tests, "baseline") == (
+        "baseline is lower than the longer-warmup baseline in 0 of 1 comparison (95% CI "
+        "below zero), higher in 1, and 0 are unresolved."
     )
 
 

@@ -213,7 +213,7 @@ def test_an_all_of_claim_fails_where_one_test_is_significant_against_it_after_ho
     assert row["measured"] == (
         "significantly lower in 1 of 3 tests, each at \N{GREEK SMALL LETTER ALPHA} = 0.05 "
         "uncorrected; significantly higher in 1 after Holm's correction within its claim "
-        "(Holm p = 0.003)"
+        "(b; Holm p = 0.003)"
     )
     # one already against it decides before the rest are run
     early = judge_all_of("everywhere", judged.iloc[1:2], 3, declared).iloc[0]

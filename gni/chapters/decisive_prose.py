@@ -18,11 +18,13 @@ from gni.chapters.decisive import PENDING, SHORT, where
 from gni.config import make_config
 from gni.data import DATASETS
 from gni.preregistration import Design
-from gni.report import and_list
+from gni.report import and_list, plural
 
 
 def interior_sentence(choices: pd.DataFrame, edge_factor: float) -> str:
-    """Whether every chosen learning rate lies inside its range, and which ranges grew."""
+    """Whether every chosen learning rate lies inside its range, and which ranges grew,
+    by regime and dataset: "...; the range grew for 3 arms: cpu · enwik8 (gni and
+    template); cpu-long · enwik8 (baseline)"."""
     inside = choices["interior"].all()
     grown = choices[choices["extended"]]
     edge = int((~choices["interior"]).sum())
@@ -36,8 +38,9 @@ def interior_sentence(choices: pd.DataFrame, edge_factor: float) -> str:
     )
     if grown.empty:
         return text + ", and no range had to be extended"
-    names = "; ".join(f"{where(r.regime, r.dataset)} {r.arm}" for r in grown.itertuples())
-    return text + f"; the range grew for {names}"
+    places = grown.groupby(["regime", "dataset"], sort=False)["arm"]
+    names = "; ".join(f"{where(r, d)} ({and_list(list(arms))})" for (r, d), arms in places)
+    return text + f"; the range grew for {plural(len(grown), 'arm')}: {names}"
 
 
 def answer_sentence(judged: pd.DataFrame, design: Design) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from gni import GniError, claims, stats
+from gni import GniError, stats
 from gni.config import make_config
 from gni.grids import expand
 from gni.preregistration import Design
@@ -115,15 +115,17 @@ def warmup_tests(
 
 def warmup_table(tests: pd.DataFrame) -> pd.DataFrame:
     """:func:`warmup_tests` for the page: one row per dataset and warmup, one column per
-    compared arm ("GNI \N{MINUS SIGN} longer warmup": difference [95% CI]; p), and the
-    number of seeds paired (the fewest of its arms')."""
+    compared arm ("GNI \N{MINUS SIGN} longer warmup": difference [95% CI]; p, in nats per
+    character, the unit left to the caption), and the number of seeds paired (the
+    fewest of its arms')."""
     rows: dict[tuple[str, int], dict[str, Any]] = {}
     for t in tests.itertuples(index=False):
         row = rows.setdefault(
             (t.dataset, t.warmup), {"dataset": t.dataset, "warmup (steps)": t.warmup}
         )
+        e = t.difference
         row[f"{t.compared} \N{MINUS SIGN} longer warmup"] = (
-            f"{claims.interval_text(t.difference, 'nats/char')}; {stats.p_clause(t.p)}"
+            f"{e.mean:+.3f} [{e.lo:+.3f}, {e.hi:+.3f}]; {stats.p_clause(t.p)}"
         )
     table = pd.DataFrame(list(rows.values()))
     if not table.empty:  # the pairs: as many as the arm with the fewest
@@ -133,21 +135,25 @@ def warmup_table(tests: pd.DataFrame) -> pd.DataFrame:
 
 
 def warmup_sentence(tests: pd.DataFrame, compared: str = "GNI") -> str:
-    """How often ``compared`` is below, above or within reach of the longer warmup (its
-    95% CI wholly below zero, wholly above, or across it): "GNI is lower than the longer
-    warmup in 3 of 4 comparisons (95% CI below zero), higher in 0, and 1 is unresolved."
-    """
+    """How often ``compared`` is below, above or within reach of the longer-warmup
+    baseline (its 95% CI wholly below zero, wholly above, or across it), and what that
+    says when every comparison is below: "GNI is lower than the longer-warmup baseline in
+    4 of 4 comparisons (95% CI below zero), higher in 0, and 0 are unresolved: a longer
+    warmup of these lengths does not explain GNI's gain."."""
     rows = tests[tests["compared"] == compared]
     if rows.empty:
         return "No longer-warmup run is recorded yet."
     below = sum(e.hi < 0 for e in rows["difference"])
     above = sum(e.lo > 0 for e in rows["difference"])
     unresolved = len(rows) - below - above
-    return (
-        f"{compared} is lower than the longer warmup in {below} of "
+    text = (
+        f"{compared} is lower than the longer-warmup baseline in {below} of "
         f"{plural(len(rows), 'comparison')} (95% CI below zero), higher in {above}, and "
-        f"{unresolved} {'is' if unresolved == 1 else 'are'} unresolved."
+        f"{unresolved} {'is' if unresolved == 1 else 'are'} unresolved"
     )
+    if below == len(rows):
+        return f"{text}: a longer warmup of these lengths does not explain {compared}'s gain."
+    return f"{text}."
 
 
 def noise_life_text(
