@@ -409,9 +409,9 @@ def judge_all_of(
     the claimed direction at alpha uncorrected (Berger's intersection-union test, whose
     p-value is the largest of its tests' and needs no correction), contradicted when
     some test is significant against the claim after Holm's correction within the claim
-    it names (the claim fails there), else inconclusive. Fewer than
-    ``expected`` tests (a regime not yet run) leave it inconclusive, unless one already
-    contradicts it, and say so."""
+    it names (the claim fails there), else inconclusive. Fewer than ``expected`` tests (a
+    regime not yet run) leave it inconclusive, unless one already contradicts it, and
+    say so."""
     declarations = declarations or load_declarations()
     claim = declarations.claim(claim_id)
     if claim.test != "all-of" or set(judged["claim"]) - {claim.of}:

@@ -541,8 +541,7 @@ def hypothesis_panels(design: Design, effects: pd.DataFrame) -> list[tuple[str, 
 
 def choices_view(choices: pd.DataFrame) -> pd.DataFrame:
     """Table 2's columns: where, arm, the trial (1-based) of the choice out of the study's
-    ("3/16"),
-    its value, learning rate, range and noise."""
+    ("3/16"), its value, learning rate, range (no exponents) and noise."""
     if choices.empty:
         return choices
     return pd.DataFrame(
