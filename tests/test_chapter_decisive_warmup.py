@@ -85,6 +85,7 @@ def tables():
             "dataset": ["enwik8"] * 3,
             "warmup_iters": [900] * 3,
             "seed": seeds,
+            "status": ["ok"] * 3,
             "best_val_loss": [1.90, 1.92, 1.91],
         }
     )
@@ -94,6 +95,7 @@ def tables():
             "dataset": ["enwik8"] * 9,
             "arm": ["baseline"] * 3 + ["gni"] * 3 + ["gni"] * 3,
             "seed": seeds * 3,
+            "status": ["ok"] * 9,
             "best_val_loss": [1.95, 1.96, 1.94, 1.80, 1.83, 1.81, 0.0, 0.0, 0.0],
         }
     )

@@ -556,7 +556,7 @@ def choices_view(choices: pd.DataFrame) -> pd.DataFrame:
             "best val (nats/char)": choices["value"],
             "learning rate": [f"{x:.3g}" for x in choices["learning_rate"]],
             "range": [
-                f"{_plain(lo)}{EN_DASH}{_plain(hi)}" + (" (extended)" if grown else "")
+                f"{_no_exponent(lo)}{EN_DASH}{_no_exponent(hi)}" + (" (extended)" if grown else "")
                 for lo, hi, grown in zip(
                     choices["lr_low"], choices["lr_high"], choices["extended"], strict=True
                 )
@@ -587,7 +587,7 @@ def page_runs(
     return load_runs(ids, store=store) if ids else pd.DataFrame({"run_id": [], "wall_seconds": []})
 
 
-def _plain(x: float) -> str:
+def _no_exponent(x: float) -> str:
     """A number without an exponent: ``0.0000625``, ``0.008``."""
     return np.format_float_positional(x, trim="-")
 

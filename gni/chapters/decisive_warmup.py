@@ -37,6 +37,8 @@ WARMUP_STEPS = (300, 900)
 #: The arms the longer warmup is compared with: (name on the page, arm of the design).
 COMPARED = (("GNI", "gni"), ("baseline", "baseline"))
 NOISE_KEYS = ("noise_schedule", "noise_args")
+#: The longer-warmup runs' arm, in the pairing.
+LONGER = "longer warmup"
 
 
 def regime_name(design: Design) -> str:
@@ -84,33 +86,32 @@ def warmup_tests(
     probe: pd.DataFrame, runs: pd.DataFrame, regime: str, measure: str
 ) -> pd.DataFrame:
     """Per dataset, warmup and arm of :data:`COMPARED`: that arm minus the longer-warmup
-    baseline on ``measure``, paired by seed over the seeds both have
-    (:func:`gni.stats.paired_comparison`, uncorrected). Columns: dataset, warmup,
-    compared, difference (an Estimate), p.
+    baseline on ``measure``, paired by seed (:func:`gni.stats.paired_table`: only pairs
+    of ok runs enter; its Holm p is not used, each test is read uncorrected). Columns:
+    dataset, warmup, compared, difference (an Estimate), p.
 
-    ``probe`` holds the longer-warmup runs (dataset, seed, warmup_iters, the measure);
-    ``runs`` the confirmation runs (regime, dataset, arm, seed, the measure)."""
-    rows: list[dict[str, Any]] = []
+    ``probe`` holds the longer-warmup runs (dataset, seed, status, warmup_iters, the
+    measure); ``runs`` the confirmation runs (regime, dataset, arm, seed, status, the
+    measure)."""
+    columns = ["dataset", "warmup", "compared", "difference", "p"]
     if probe.empty or runs.empty:
-        return pd.DataFrame(rows, columns=["dataset", "warmup", "compared", "difference", "p"])
+        return pd.DataFrame([], columns=columns)
     confirmed = runs[runs["regime"] == regime]
+    frames = []
     for (dataset, warmup), group in probe.groupby(["dataset", "warmup_iters"], sort=False):
-        longer = group.set_index("seed")[measure]
-        for name, arm in COMPARED:
+        frames.append(group.assign(arm=LONGER, warmup=int(warmup)))
+        for _, arm in COMPARED:
             other = confirmed[(confirmed["dataset"] == dataset) & (confirmed["arm"] == arm)]
-            other = other.set_index("seed")[measure]
-            seeds = sorted(set(longer.index) & set(other.index))
-            test = stats.paired_comparison(longer[seeds].tolist(), other[seeds].tolist())
-            rows.append(
-                {
-                    "dataset": dataset,
-                    "warmup": int(warmup),
-                    "compared": name,
-                    "difference": test.difference,
-                    "p": test.p_value,
-                }
-            )
-    return pd.DataFrame(rows)
+            frames.append(other.assign(warmup=int(warmup)))
+    table = stats.paired_table(
+        pd.concat(frames, ignore_index=True),
+        [measure],
+        between="arm",
+        baseline=LONGER,
+        by=["dataset", "warmup"],
+    )
+    table["compared"] = table["arm"].map({arm: name for name, arm in COMPARED})
+    return table[columns].reset_index(drop=True)
 
 
 def warmup_table(tests: pd.DataFrame) -> pd.DataFrame:
